@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from receivables.auctions.router import router as auctions_router
 from receivables.auth.router import router as auth_router
 from receivables.config import Settings
+from receivables.deals.router import router as deals_router
 from receivables.kit.clock import Clock, SimulatedClock, SystemClock
 from receivables.kit.db import create_engine, create_sessionmaker
 from receivables.kit.errors import install_error_handlers
+from receivables.ledger.router import router as ledger_router
 from receivables.ops.router import admin as admin_router
 from receivables.ops.router import router as ops_router
 from receivables.organizations.router import router as organizations_router
+from receivables.receivables.router import router as receivables_router
 
 API_TITLE = "Receivables marketplace"
 API_DESCRIPTION = (
@@ -51,6 +56,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         admin_router,
         auth_router,
         organizations_router,
+        receivables_router,
+        auctions_router,
+        deals_router,
+        ledger_router,
     ):
         app.include_router(router)
     return app
+
+
+def openapi_document() -> str:
+    """The committed `openapi/openapi.json`: stable key order, so diffs are reviewable."""
+    settings = Settings(jwt_secret="openapi-generation-" + "x" * 32)
+    return json.dumps(create_app(settings).openapi(), indent=2, sort_keys=True) + "\n"

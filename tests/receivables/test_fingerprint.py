@@ -109,7 +109,9 @@ def test_ascii_normalization_keeps_only_upper_alnum(text: str) -> None:
     st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=1, max_size=18),
     st.text(alphabet="ABC123", min_size=1, max_size=8),
 )
-def test_triples_do_not_collide_by_shifting_boundaries(seller: str, debtor: str, invoice: str) -> None:
+def test_triples_do_not_collide_by_shifting_boundaries(
+    seller: str, debtor: str, invoice: str
+) -> None:
     # Moving characters from one field to the next must change the fingerprint.
     shifted = receivable_fingerprint(seller + debtor[0], debtor[1:] or "0", invoice)
     if (seller + debtor[0], debtor[1:] or "0") != (seller, debtor):

@@ -290,6 +290,16 @@ def _check_deal_invariants(amounts: DealAmounts, face_value_minor: int) -> None:
     )
 
 
+def financed_principal(face_value_minor: int, advance_ratio_ppm: int) -> int:
+    """P = round(F × a), fixed when a bid is awarded (it does not depend on dates)."""
+    _require_int(face_value_minor, "face_value_minor")
+    _require_int(advance_ratio_ppm, "advance_ratio_ppm")
+    principal_minor = round_half_up_div(face_value_minor * advance_ratio_ppm, PPM)
+    if principal_minor == 0:
+        raise ValueError("financed principal rounds to zero; raise the advance ratio")
+    return principal_minor
+
+
 def deal_amounts(
     *,
     face_value_minor: int,
@@ -311,9 +321,7 @@ def deal_amounts(
         face_value_minor, advance_ratio_ppm, discount_rate_ppm, fee_rate_ppm, day_count_basis
     )
     days = days_between(value_date, due_date)
-    principal_minor = round_half_up_div(face_value_minor * advance_ratio_ppm, PPM)
-    if principal_minor == 0:
-        raise ValueError("financed principal rounds to zero; raise the advance ratio")
+    principal_minor = financed_principal(face_value_minor, advance_ratio_ppm)
     discount_minor = round_half_up_div(
         principal_minor * discount_rate_ppm * days, PPM * day_count_basis
     )

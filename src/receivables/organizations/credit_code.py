@@ -27,7 +27,10 @@ CREDIT_CODE_LENGTH = 18
 
 _MODULUS = len(CREDIT_CODE_CHARSET)
 _WEIGHTS = tuple(pow(3, i, _MODULUS) for i in range(CREDIT_CODE_LENGTH - 1))
-"""3^(i-1) mod 31 for positions 1..17: (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)."""
+"""3^(i-1) mod 31 for positions 1..17.
+
+That is (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28), as in the standard.
+"""
 
 _VALUE = {ch: value for value, ch in enumerate(CREDIT_CODE_CHARSET)}
 

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: d23c347a6d7b
+Revision ID: 3687aba85164
 Revises: 
-Create Date: 2026-11-28 03:58:06.363616
+Create Date: 2026-11-28 04:07:23.897626
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 
 import receivables.kit.db
 
-revision: str = 'd23c347a6d7b'
+revision: str = '3687aba85164'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -217,12 +217,14 @@ def upgrade() -> None:
     sa.CheckConstraint('debits_posted_minor >= 0 AND credits_posted_minor >= 0', name=op.f('ck_account_counters_not_negative')),
     sa.ForeignKeyConstraint(['deal_id'], ['deal.id'], name=op.f('fk_account_deal_id_deal')),
     sa.ForeignKeyConstraint(['organization_id'], ['organization.id'], name=op.f('fk_account_organization_id_organization')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_account')),
-    sa.UniqueConstraint('kind', 'organization_id', 'deal_id', 'currency', name=op.f('uq_account_kind_organization_id_deal_id_currency'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_account'))
     )
     with op.batch_alter_table('account', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_account_deal_id'), ['deal_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_account_organization_id'), ['organization_id'], unique=False)
+        batch_op.create_index('uq_account_escrow_deal', ['deal_id'], unique=True, postgresql_where=sa.text("kind = 'escrow'"), sqlite_where=sa.text("kind = 'escrow'"))
+        batch_op.create_index('uq_account_organization_currency', ['organization_id', 'currency'], unique=True, postgresql_where=sa.text("kind = 'organization'"), sqlite_where=sa.text("kind = 'organization'"))
+        batch_op.create_index('uq_account_platform_fee_currency', ['currency'], unique=True, postgresql_where=sa.text("kind = 'platform_fee'"), sqlite_where=sa.text("kind = 'platform_fee'"))
 
     op.create_table('journal_entry',
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -274,6 +276,9 @@ def downgrade() -> None:
 
     op.drop_table('journal_entry')
     with op.batch_alter_table('account', schema=None) as batch_op:
+        batch_op.drop_index('uq_account_platform_fee_currency', postgresql_where=sa.text("kind = 'platform_fee'"), sqlite_where=sa.text("kind = 'platform_fee'"))
+        batch_op.drop_index('uq_account_organization_currency', postgresql_where=sa.text("kind = 'organization'"), sqlite_where=sa.text("kind = 'organization'"))
+        batch_op.drop_index('uq_account_escrow_deal', postgresql_where=sa.text("kind = 'escrow'"), sqlite_where=sa.text("kind = 'escrow'"))
         batch_op.drop_index(batch_op.f('ix_account_organization_id'))
         batch_op.drop_index(batch_op.f('ix_account_deal_id'))
 

@@ -1,0 +1,147 @@
+"""All SQL about listings and bids, every read scoped to what the caller may see."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import Select, and_, exists, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from receivables.auctions.lifecycle import BidStatus, ListingStatus
+from receivables.auctions.models import Bid, Listing
+from receivables.auth.principal import Principal
+from receivables.auth.roles import Role
+from receivables.kit.pagination import PageRequest
+from receivables.organizations.models import Organization
+from receivables.receivables.models import Receivable
+
+ListingRow = tuple[Listing, Receivable, str]
+"""A listing with its receivable and the debtor's name: what a listing shows."""
+
+
+def _listing_rows() -> Select:
+    return (
+        select(Listing, Receivable, Organization.name)
+        .join(Receivable, Receivable.id == Listing.receivable_id)
+        .join(Organization, Organization.id == Receivable.debtor_id)
+    )
+
+
+def _visible_listings(principal: Principal, stmt: Select) -> Select:
+    """Sellers see their own; banks the open market and listings they bid on."""
+    if principal.sees_everything:
+        return stmt
+    if principal.role == Role.sme:
+        return stmt.where(Listing.seller_id == principal.organization_id)
+    if principal.role == Role.bank:
+        own_bid = exists().where(
+            and_(Bid.listing_id == Listing.id, Bid.bank_id == principal.organization_id)
+        )
+        return stmt.where(or_(Listing.status == ListingStatus.open, own_bid))
+    return stmt.where(False)
+
+
+async def get_visible_listing(
+    session: AsyncSession, principal: Principal, listing_id: uuid.UUID
+) -> ListingRow | None:
+    stmt = _visible_listings(principal, _listing_rows()).where(Listing.id == listing_id)
+    row = (await session.execute(stmt)).first()
+    return (row[0], row[1], row[2]) if row else None
+
+
+async def list_visible_listings(
+    session: AsyncSession, principal: Principal, page: PageRequest, *, status: str | None
+) -> list[ListingRow]:
+    stmt = _visible_listings(principal, _listing_rows())
+    if status is not None:
+        stmt = stmt.where(Listing.status == status)
+    if page.after is not None:
+        stmt = stmt.where(
+            or_(
+                Listing.created_at > page.after.created_at,
+                and_(Listing.created_at == page.after.created_at, Listing.id > page.after.id),
+            )
+        )
+    stmt = stmt.order_by(Listing.created_at, Listing.id).limit(page.limit + 1)
+    return [(r[0], r[1], r[2]) for r in (await session.execute(stmt)).all()]
+
+
+async def lock_listing(session: AsyncSession, listing_id: uuid.UUID) -> Listing | None:
+    """The listing row lock serializes every bid, revision and award on one auction."""
+    stmt = (
+        select(Listing)
+        .where(Listing.id == listing_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def lock_bid(session: AsyncSession, bid_id: uuid.UUID) -> Bid | None:
+    stmt = (
+        select(Bid).where(Bid.id == bid_id).with_for_update().execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def active_bid_of(session: AsyncSession, listing_id: uuid.UUID, bank_id: uuid.UUID) -> Bid | None:
+    stmt = select(Bid).where(
+        Bid.listing_id == listing_id, Bid.bank_id == bank_id, Bid.status == BidStatus.active
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def active_bids(session: AsyncSession, listing_id: uuid.UUID) -> list[Bid]:
+    """Active bids in price-time priority: lowest rate first, then earliest rate."""
+    stmt = (
+        select(Bid)
+        .where(Bid.listing_id == listing_id, Bid.status == BidStatus.active)
+        .order_by(Bid.discount_rate_ppm, Bid.rate_sequence)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def mark_bids(
+    session: AsyncSession, bid_ids: list[uuid.UUID], *, status: str, now
+) -> None:
+    if bid_ids:
+        await session.execute(
+            update(Bid)
+            .where(Bid.id.in_(bid_ids), Bid.status == BidStatus.active)
+            .values(status=status, updated_at=now)
+            .execution_options(synchronize_session="fetch")
+        )
+
+
+def _visible_bids(principal: Principal) -> Select:
+    """A bank sees only its own bids; the seller every bid on its listings."""
+    stmt = select(Bid).join(Listing, Listing.id == Bid.listing_id)
+    if principal.sees_everything:
+        return stmt
+    if principal.role == Role.bank:
+        return stmt.where(Bid.bank_id == principal.organization_id)
+    if principal.role == Role.sme:
+        return stmt.where(Listing.seller_id == principal.organization_id)
+    return stmt.where(False)
+
+
+async def get_visible_bid(session: AsyncSession, principal: Principal, bid_id: uuid.UUID) -> Bid | None:
+    stmt = _visible_bids(principal).where(Bid.id == bid_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_visible_bids(
+    session: AsyncSession, principal: Principal, listing_id: uuid.UUID, page: PageRequest
+) -> list[Bid]:
+    stmt = _visible_bids(principal).where(Bid.listing_id == listing_id)
+    if page.after is not None:
+        stmt = stmt.where(
+            or_(
+                Bid.created_at > page.after.created_at,
+                and_(Bid.created_at == page.after.created_at, Bid.id > page.after.id),
+            )
+        )
+    stmt = stmt.order_by(Bid.created_at, Bid.id).limit(page.limit + 1)
+    return list((await session.execute(stmt)).scalars())

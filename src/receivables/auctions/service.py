@@ -1,0 +1,308 @@
+"""Sealed auctions: open a listing, place/revise/withdraw bids, award, cancel.
+
+Lock order, everywhere: listing → receivable → bids → deal → ledger accounts. The
+listing row lock serializes every write on one auction, so bid counts, price-time
+sequence numbers and the single winner stay consistent under parallel load.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from receivables.auctions import repository
+from receivables.auctions.lifecycle import (
+    BID_TRANSITIONS,
+    LISTING_TRANSITIONS,
+    BidAction,
+    BidStatus,
+    ListingAction,
+    ListingStatus,
+)
+from receivables.auctions.models import Bid, Listing
+from receivables.auctions.schemas import BidCreate, BidRevise, ListingCreate
+from receivables.auth.principal import Principal
+from receivables.config import Settings
+from receivables.deals import service as deals
+from receivables.deals.models import Deal
+from receivables.events import service as audit
+from receivables.kit import money
+from receivables.kit.clock import Clock
+from receivables.kit.db import flush_or_raise
+from receivables.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
+from receivables.kit.transitions import apply
+from receivables.receivables import repository as receivables_repository
+from receivables.receivables import service as receivables
+from receivables.receivables.lifecycle import ReceivableAction
+
+LISTING_DURATION_MAX = dt.timedelta(days=90)
+BIDS_PER_LISTING_MAX = 500
+
+
+class AuctionClosed(Conflict):
+    code, title = "auction_closed", "The auction is closed"
+
+
+class BidExists(Conflict):
+    code, title = "bid_exists", "Your bank already has an active bid here; revise it instead"
+
+
+class BidAboveReserve(Unprocessable):
+    code, title = "bid_above_reserve", "The rate exceeds the listing's max_discount_rate"
+
+
+class InvalidClosingTime(Unprocessable):
+    code, title = "invalid_closes_at", "closes_at must be in the future and before the due date"
+
+
+class BidNotOnListing(Unprocessable):
+    code, title = "bid_not_on_listing", "The bid does not belong to this listing"
+
+
+class TooManyBids(Conflict):
+    code, title = "too_many_bids", "This listing has reached its bid limit"
+
+
+async def _audit_listing(session, actor, listing, *, clock, action, before, data=None) -> None:
+    await audit.record(
+        session, actor, clock=clock, action=f"listing.{action}", object_type="listing",
+        object_id=listing.id, from_state=before, to_state=listing.status, data=data,
+    )
+
+
+async def _audit_bid(session, actor, bid, *, clock, action, before, data=None) -> None:
+    await audit.record(
+        session, actor, clock=clock, action=f"bid.{action}", object_type="bid",
+        object_id=bid.id, from_state=before, to_state=bid.status,
+        data={"listing_id": str(bid.listing_id), **(data or {})},
+    )
+
+
+async def open_listing(
+    session: AsyncSession, actor: Principal, body: ListingCreate, *, clock: Clock
+) -> Listing:
+    receivable = await receivables_repository.get_visible(session, actor, body.receivable_id)
+    if receivable is None:
+        raise NotFound("no such receivable")
+    if receivable.seller_id != actor.organization_id:
+        raise Forbidden("only the seller may list a receivable")
+    receivable = await receivables_repository.get_for_update(session, receivable.id)
+    assert receivable is not None
+    now = clock.now()
+    if not now < body.closes_at <= now + LISTING_DURATION_MAX or body.closes_at.date() >= receivable.due_date:
+        raise InvalidClosingTime()
+    await receivables.transition(session, receivable, ReceivableAction.list, actor, clock=clock)
+    listing = Listing(
+        receivable_id=receivable.id,
+        seller_id=receivable.seller_id,
+        max_discount_rate_ppm=money.parse_rate(body.max_discount_rate),
+        advance_ratio_ppm=money.parse_ratio(body.advance_ratio),
+        recourse=body.recourse,
+        auto_award=body.auto_award,
+        closes_at=body.closes_at,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(listing)
+    await flush_or_raise(session, Conflict)
+    await _audit_listing(session, actor, listing, clock=clock, action="opened", before=None)
+    return listing
+
+
+async def _open_listing_for_bids(session: AsyncSession, actor: Principal, listing_id, *, clock) -> Listing:
+    """Visibility first (404), then the row lock, then the auction's clock (409)."""
+    if await repository.get_visible_listing(session, actor, listing_id) is None:
+        raise NotFound("no such listing")
+    listing = await repository.lock_listing(session, listing_id)
+    assert listing is not None
+    if listing.status != ListingStatus.open:
+        raise AuctionClosed(f"the listing is {listing.status}")
+    if clock.now() >= listing.closes_at:
+        raise AuctionClosed(f"bidding closed at {listing.closes_at.isoformat()}")
+    return listing
+
+
+def _checked_rate(listing: Listing, discount_rate: str) -> int:
+    rate_ppm = money.parse_rate(discount_rate)
+    if rate_ppm > listing.max_discount_rate_ppm:
+        raise BidAboveReserve(
+            f"{discount_rate} is above the reserve {money.format_rate(listing.max_discount_rate_ppm)}"
+        )
+    return rate_ppm
+
+
+async def place_bid(
+    session: AsyncSession, actor: Principal, listing_id: uuid.UUID, body: BidCreate, *, clock: Clock
+) -> Bid:
+    listing = await _open_listing_for_bids(session, actor, listing_id, clock=clock)
+    rate_ppm = _checked_rate(listing, body.discount_rate)
+    if await repository.active_bid_of(session, listing.id, actor.organization_id) is not None:
+        raise BidExists()
+    if listing.bid_count >= BIDS_PER_LISTING_MAX:
+        raise TooManyBids()
+    now = clock.now()
+    listing.bid_sequence += 1
+    listing.bid_count += 1
+    listing.updated_at = now
+    bid = Bid(
+        listing_id=listing.id, bank_id=actor.organization_id, discount_rate_ppm=rate_ppm,
+        rate_sequence=listing.bid_sequence, rate_set_at=now, created_at=now, updated_at=now,
+    )
+    session.add(bid)
+    await flush_or_raise(session, BidExists)
+    await _audit_bid(session, actor, bid, clock=clock, action="placed", before=None,
+                     data={"discount_rate": body.discount_rate})
+    return bid
+
+
+async def _own_bid(session: AsyncSession, actor: Principal, bid_id: uuid.UUID) -> Bid:
+    bid = await repository.get_visible_bid(session, actor, bid_id)
+    if bid is None:
+        raise NotFound("no such bid")
+    if bid.bank_id != actor.organization_id:
+        raise Forbidden("only the bank that placed a bid may change it")
+    return bid
+
+
+async def revise_bid(
+    session: AsyncSession, actor: Principal, bid_id: uuid.UUID, body: BidRevise, *, clock: Clock
+) -> Bid:
+    bid = await _own_bid(session, actor, bid_id)
+    listing = await _open_listing_for_bids(session, actor, bid.listing_id, clock=clock)
+    bid = await repository.lock_bid(session, bid_id)
+    assert bid is not None
+    apply(BID_TRANSITIONS, BidStatus(bid.status), BidAction.revise, actor.role)
+    before_rate = money.format_rate(bid.discount_rate_ppm)
+    bid.discount_rate_ppm = _checked_rate(listing, body.discount_rate)
+    now = clock.now()
+    listing.bid_sequence += 1
+    listing.updated_at = now
+    bid.rate_sequence = listing.bid_sequence
+    bid.rate_set_at = bid.updated_at = now
+    await _audit_bid(session, actor, bid, clock=clock, action="revised", before=bid.status,
+                     data={"from_rate": before_rate, "to_rate": body.discount_rate})
+    return bid
+
+
+async def withdraw_bid(
+    session: AsyncSession, actor: Principal, bid_id: uuid.UUID, *, clock: Clock
+) -> Bid:
+    bid = await _own_bid(session, actor, bid_id)
+    listing = await _open_listing_for_bids(session, actor, bid.listing_id, clock=clock)
+    bid = await repository.lock_bid(session, bid_id)
+    assert bid is not None
+    before = bid.status
+    bid.status = apply(BID_TRANSITIONS, BidStatus(before), BidAction.withdraw, actor.role)
+    now = clock.now()
+    bid.updated_at = listing.updated_at = now
+    listing.bid_count -= 1
+    await _audit_bid(session, actor, bid, clock=clock, action="withdrawn", before=before)
+    return bid
+
+
+async def _close_losers(session, actor, listing: Listing, *, clock, winner_id=None) -> None:
+    """Every other active bid loses when the auction ends, whatever the way."""
+    for bid in await repository.active_bids(session, listing.id):
+        if bid.id == winner_id:
+            continue
+        before = bid.status
+        bid.status = apply(BID_TRANSITIONS, BidStatus(before), BidAction.lose, actor.role)
+        bid.updated_at = clock.now()
+        await _audit_bid(session, actor, bid, clock=clock, action="lost", before=before)
+    listing.bid_count = 0
+
+
+async def _owned_listing(session: AsyncSession, actor: Principal, listing_id: uuid.UUID) -> Listing:
+    if await repository.get_visible_listing(session, actor, listing_id) is None:
+        raise NotFound("no such listing")
+    listing = await repository.lock_listing(session, listing_id)
+    assert listing is not None
+    return listing
+
+
+async def award(
+    session: AsyncSession, actor: Principal, listing_id: uuid.UUID, bid_id: uuid.UUID,
+    *, clock: Clock, settings: Settings,
+) -> Deal:
+    listing = await _owned_listing(session, actor, listing_id)
+    apply(LISTING_TRANSITIONS, ListingStatus(listing.status), ListingAction.award, actor.role)
+    if clock.now() >= listing.closes_at:
+        raise AuctionClosed(f"awards closed at {listing.closes_at.isoformat()}")
+    bid = await repository.lock_bid(session, bid_id)
+    if bid is None or bid.listing_id != listing.id:
+        raise BidNotOnListing()
+    return await award_bid(session, actor, listing, bid, clock=clock, settings=settings)
+
+
+async def award_bid(
+    session: AsyncSession, actor: Principal, listing: Listing, bid: Bid,
+    *, clock: Clock, settings: Settings,
+) -> Deal:
+    """The award itself, shared by the seller's choice and the automatic close: the bid
+    wins, the rest lose, the receivable is awarded and a deal awaits funding."""
+    receivable = await receivables_repository.get_for_update(session, listing.receivable_id)
+    assert receivable is not None
+    before_bid = bid.status
+    bid.status = apply(BID_TRANSITIONS, BidStatus(before_bid), BidAction.win, actor.role)
+    before_listing = listing.status
+    listing.status = apply(
+        LISTING_TRANSITIONS, ListingStatus(before_listing), ListingAction.award, actor.role
+    )
+    now = clock.now()
+    bid.updated_at = listing.updated_at = now
+    listing.awarded_bid_id = bid.id
+    await _close_losers(session, actor, listing, clock=clock, winner_id=bid.id)
+    await receivables.transition(session, receivable, ReceivableAction.award, actor, clock=clock)
+    await _audit_bid(session, actor, bid, clock=clock, action="won", before=before_bid)
+    await _audit_listing(session, actor, listing, clock=clock, action="awarded",
+                         before=before_listing, data={"bid_id": str(bid.id)})
+    return await deals.open_from_award(
+        session, actor, listing=listing, bid=bid, receivable=receivable, clock=clock,
+        settings=settings,
+    )
+
+
+async def cancel_listing(
+    session: AsyncSession, actor: Principal, listing_id: uuid.UUID, *, clock: Clock
+) -> Listing:
+    listing = await _owned_listing(session, actor, listing_id)
+    before = listing.status
+    listing.status = apply(LISTING_TRANSITIONS, ListingStatus(before), ListingAction.cancel, actor.role)
+    listing.updated_at = clock.now()
+    await _close_losers(session, actor, listing, clock=clock)
+    receivable = await receivables_repository.get_for_update(session, listing.receivable_id)
+    assert receivable is not None
+    await receivables.transition(session, receivable, ReceivableAction.delist, actor, clock=clock)
+    await _audit_listing(session, actor, listing, clock=clock, action="cancelled", before=before)
+    return listing
+
+
+async def get_listing(session: AsyncSession, actor: Principal, listing_id: uuid.UUID):
+    row = await repository.get_visible_listing(session, actor, listing_id)
+    if row is None:
+        raise NotFound("no such listing")
+    return row
+
+
+async def list_listings(session, actor: Principal, page, *, status: str | None):
+    return await repository.list_visible_listings(session, actor, page, status=status)
+
+
+async def get_bid(session: AsyncSession, actor: Principal, bid_id: uuid.UUID) -> Bid:
+    bid = await repository.get_visible_bid(session, actor, bid_id)
+    if bid is None:
+        raise NotFound("no such bid")
+    return bid
+
+
+async def list_bids(session: AsyncSession, actor: Principal, listing_id: uuid.UUID, page) -> list[Bid]:
+    if await repository.get_visible_listing(session, actor, listing_id) is None:
+        raise NotFound("no such listing")
+    return await repository.list_visible_bids(session, actor, listing_id, page)
+
+
+def shows_bids(actor: Principal, listing: Listing) -> bool:
+    """Sealed: only the seller and the supervisors learn how many bids there are."""
+    return actor.sees_everything or listing.seller_id == actor.organization_id
