@@ -67,7 +67,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 def _openapi() -> int:
     from receivables.app import openapi_document
 
-    print(openapi_document())
+    sys.stdout.write(openapi_document())
     return 0
 
 

@@ -15,10 +15,11 @@ from tests.ledger.conftest import CNY, Parties, add_deal
 
 
 class TestAccountsMe:
-    async def test_a_fresh_organization_has_no_balances(self, client: httpx.AsyncClient, world: World):
+    async def test_a_fresh_organization_has_no_balances(self, client, world: World):
         response = await client.get("/accounts/me", headers=world.sme.headers)
         assert response.status_code == 200
-        assert response.json() == {"organization_id": str(world.sme.organization_id), "balances": []}
+        body = response.json()
+        assert body == {"organization_id": str(world.sme.organization_id), "balances": []}
 
     async def test_a_bank_after_funding_is_negative(self, client, world: World, app, clock):
         parties = Parties(sme_id=world.sme.organization_id, bank_id=world.bank.organization_id,

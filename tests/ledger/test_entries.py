@@ -53,7 +53,9 @@ def fund(funding_minor: int, advance_minor: int, fee_minor: int) -> EntrySpec:
     )
 
 
-def repay(to_bank_minor: int, to_sme_minor: int, *, payer=DEBTOR, kind=EntryKind.repayment) -> EntrySpec:
+def repay(
+    to_bank_minor: int, to_sme_minor: int, *, payer=DEBTOR, kind=EntryKind.repayment
+) -> EntrySpec:
     return repayment_entry(
         deal_id=DEAL, currency=CNY, payer_id=payer, bank_id=BANK, sme_id=SME,
         to_bank_minor=to_bank_minor, to_sme_minor=to_sme_minor, reference="PAY-1", kind=kind,
@@ -67,8 +69,10 @@ class TestAccountKey:
         assert platform_fee_account(CNY) == AccountKey(AccountKind.platform_fee, None, CNY)
 
     def test_keys_sort_even_with_the_ownerless_fee_account(self):
-        keys = [platform_fee_account(CNY), escrow_account(DEAL, CNY), organization_account(SME, CNY),
-                platform_fee_account("USD"), organization_account(BANK, CNY)]
+        keys = [
+            platform_fee_account(CNY), escrow_account(DEAL, CNY), organization_account(SME, CNY),
+            platform_fee_account("USD"), organization_account(BANK, CNY),
+        ]
         assert sorted(keys) == sorted(reversed(keys))
 
     @pytest.mark.parametrize("currency", ["cny", "CN", "CNYY", "", "C1Y"])
@@ -136,7 +140,8 @@ class TestFundingEntry:
 
     def test_zero_advance_posting_is_omitted(self):
         entry = fund(funding_minor=50, advance_minor=0, fee_minor=50)
-        assert [p.credit.kind for p in entry.postings] == [AccountKind.escrow, AccountKind.platform_fee]
+        credited = [p.credit.kind for p in entry.postings]
+        assert credited == [AccountKind.escrow, AccountKind.platform_fee]
 
     @pytest.mark.parametrize(
         ("funding", "advance", "fee"),
@@ -290,7 +295,8 @@ def test_under_recourse_what_the_sme_pays_only_reaches_the_bank(inputs, data):
         return
     face_value_minor, principal_minor = inputs["face_value_minor"], amounts.principal_minor
     debtor_first_minor = data.draw(st.integers(min_value=0, max_value=principal_minor - 1))
-    recourse_minor = data.draw(st.integers(min_value=1, max_value=principal_minor - debtor_first_minor))
+    bank_still_due_minor = principal_minor - debtor_first_minor
+    recourse_minor = data.draw(st.integers(min_value=1, max_value=bank_still_due_minor))
     entries = [fund(amounts.funding_minor, amounts.advance_minor, amounts.fee_minor)]
     more, received_minor = _repayments([debtor_first_minor] if debtor_first_minor else [],
                                        principal_minor, 0)

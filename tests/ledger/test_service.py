@@ -10,7 +10,6 @@ concurrent writers neither deadlock nor lose updates.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import uuid
 
 import pytest
@@ -88,8 +87,9 @@ async def account_id(sessionmaker, key) -> uuid.UUID:
 
 async def ledger_counts(sessionmaker) -> tuple[int, int, int, list[tuple[int, int]]]:
     async with sessionmaker() as session:
-        entries = (await session.execute(select(func.count()).select_from(JournalEntry))).scalar_one()
-        postings = (await session.execute(select(func.count()).select_from(Posting))).scalar_one()
+        count = select(func.count())
+        entries = (await session.execute(count.select_from(JournalEntry))).scalar_one()
+        postings = (await session.execute(count.select_from(Posting))).scalar_one()
         accounts = (await session.execute(
             select(Account.debits_posted_minor, Account.credits_posted_minor).order_by(Account.id)
         )).all()
@@ -111,12 +111,14 @@ class TestPostAndBalances:
 
         async with sessionmaker() as session:
             assert await ledger.balances(session, parties.bank_id) == [(CNY, D_MINOR)]
-            assert await ledger.balances(session, parties.sme_id) == [(CNY, ADVANCE_MINOR + 100_000)]
+            sme_minor = ADVANCE_MINOR + 100_000
+            assert await ledger.balances(session, parties.sme_id) == [(CNY, sme_minor)]
             assert await ledger.balances(session, parties.debtor_id) == [(CNY, -F_MINOR)]
             fee = await repository.get_account(session, platform_fee_account(CNY))
             escrow = await repository.get_account(session, escrow_account(deal_id, CNY))
             assert fee.credits_posted_minor - fee.debits_posted_minor == FEE_MINOR
-            assert escrow.debits_posted_minor == escrow.credits_posted_minor == F_MINOR + FUNDING_MINOR
+            through_escrow_minor = F_MINOR + FUNDING_MINOR
+            assert escrow.debits_posted_minor == escrow.credits_posted_minor == through_escrow_minor
             report = await verify(session)
         assert report.balanced, report.mismatches
         assert (report.accounts_checked, report.entries_checked) == (5, 3)
@@ -140,7 +142,8 @@ class TestPostAndBalances:
         async with sessionmaker() as session:
             kinds = (await session.execute(select(Account.kind).order_by(Account.kind))).scalars()
             # bank, SME and fee accounts shared; one escrow per deal
-            assert list(kinds) == ["escrow", "escrow", "organization", "organization", "platform_fee"]
+            expected = ["escrow", "escrow", "organization", "organization", "platform_fee"]
+            assert list(kinds) == expected
 
     async def test_deal_entries_are_oldest_first_with_postings_into_escrow_first(
         self, sessionmaker, clock, parties
@@ -185,7 +188,9 @@ class TestPostRefuses:
             deal = await add_deal(session, clock, parties)
         before = await ledger_counts(sessionmaker)
         parked = EntrySpec(EntryKind.funding, deal.id, CNY, None, (
-            PostingSpec(organization_account(parties.bank_id, CNY), escrow_account(deal.id, CNY), 5),
+            PostingSpec(
+                organization_account(parties.bank_id, CNY), escrow_account(deal.id, CNY), 5
+            ),
         ))
         with pytest.raises(InvariantViolation, match="holds 5"):
             async with sessionmaker.begin() as session:
@@ -193,7 +198,9 @@ class TestPostRefuses:
         # The accounts it would have created are rolled back with it.
         assert await ledger_counts(sessionmaker) == before == (0, 0, 0, [])
 
-    async def test_a_hand_built_entry_in_another_currency_is_refused(self, sessionmaker, clock, parties):
+    async def test_a_hand_built_entry_in_another_currency_is_refused(
+        self, sessionmaker, clock, parties
+    ):
         async with sessionmaker.begin() as session:
             deal = await add_deal(session, clock, parties)
         good = funding_entry(deal_id=deal.id, currency=CNY, bank_id=parties.bank_id,
@@ -247,15 +254,18 @@ class TestVerify:
             report.mismatches
         )
 
-    async def test_postings_written_behind_posts_back_are_caught(self, sessionmaker, clock, parties):
+    async def test_postings_written_behind_posts_back_are_caught(
+        self, sessionmaker, clock, parties
+    ):
         deal_id = await funded_deal(sessionmaker, clock, parties)
         bank_id = await account_id(sessionmaker, organization_account(parties.bank_id, CNY))
         escrow_id = await account_id(sessionmaker, escrow_account(deal_id, CNY))
         async with sessionmaker.begin() as session:
             deal = await session.get(Deal, deal_id)
             deal.status = "settled"
-            sneaky = JournalEntry(kind="repayment", deal_id=deal_id, currency=CNY, created_at=clock.now())
-            empty = JournalEntry(kind="repayment", deal_id=None, currency=CNY, created_at=clock.now())
+            now = clock.now()
+            sneaky = JournalEntry(kind="repayment", deal_id=deal_id, currency=CNY, created_at=now)
+            empty = JournalEntry(kind="repayment", deal_id=None, currency=CNY, created_at=now)
             session.add_all([sneaky, empty])
             await session.flush()
             session.add(Posting(entry_id=sneaky.id, debit_account_id=bank_id,
@@ -305,7 +315,8 @@ class TestConcurrentWriters:
             asyncio.gather(*(pay(deal_ids[i % 2]) for i in range(rounds))), timeout=60
         )
         async with sessionmaker() as session:
-            assert await ledger.balances(session, parties.debtor_id) == [(CNY, -payment_minor * rounds)]
+            debtor = await ledger.balances(session, parties.debtor_id)
+            assert debtor == [(CNY, -payment_minor * rounds)]
             report = await verify(session)
         assert report.balanced, report.mismatches
 

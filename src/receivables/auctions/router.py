@@ -40,11 +40,17 @@ ListingStatusFilter = Literal["open", "awarded", "cancelled", "expired"]
     "/listings",
     status_code=status.HTTP_201_CREATED,
     response_model=ListingRead,
-    responses=problem_responses(Forbidden, NotFound, IllegalTransition, service.InvalidClosingTime),
+    responses=problem_responses(
+        Forbidden, NotFound, IllegalTransition, service.InvalidClosingTime, service.Unfinanceable
+    ),
 )
-async def create_listing(body: ListingCreate, actor: SmeActor, session: SessionDep, clock: ClockDep):
+async def create_listing(
+    body: ListingCreate, actor: SmeActor, session: SessionDep, clock: ClockDep, settings: SettingsDep
+):
     """Open a sealed auction for a confirmed receivable the caller sold."""
-    listing = await service.open_listing(session, actor, body, clock=clock)
+    listing = await service.open_listing(
+        session, actor, body, clock=clock, fee_rate_ppm=settings.platform_fee_rate_ppm
+    )
     row = await service.get_listing(session, actor, listing.id)
     return listing_read(*row, show_bids=True)
 

@@ -57,6 +57,10 @@ class InvalidClosingTime(Unprocessable):
     code, title = "invalid_closes_at", "closes_at must be in the future and before the due date"
 
 
+class Unfinanceable(Unprocessable):
+    code, title = "unfinanceable", "At the reserve rate the discount and fee would consume the advance"
+
+
 class BidNotOnListing(Unprocessable):
     code, title = "bid_not_on_listing", "The bid does not belong to this listing"
 
@@ -80,8 +84,23 @@ async def _audit_bid(session, actor, bid, *, clock, action, before, data=None) -
     )
 
 
+def _require_financeable(receivable, max_rate_ppm: int, ratio_ppm: int, *, fee_rate_ppm: int, today) -> None:
+    """Even the worst accepted bid, funded today, must leave the SME a positive advance;
+    later value dates only shrink the discount, so this holds until maturity."""
+    try:
+        amounts = money.deal_amounts(
+            face_value_minor=receivable.face_value_minor, advance_ratio_ppm=ratio_ppm,
+            discount_rate_ppm=max_rate_ppm, fee_rate_ppm=fee_rate_ppm, value_date=today,
+            due_date=receivable.due_date, day_count_basis=money.day_count_basis(receivable.currency),
+        )
+    except ValueError as exc:
+        raise Unfinanceable(str(exc)) from None
+    if amounts.advance_minor <= 0:
+        raise Unfinanceable()
+
+
 async def open_listing(
-    session: AsyncSession, actor: Principal, body: ListingCreate, *, clock: Clock
+    session: AsyncSession, actor: Principal, body: ListingCreate, *, clock: Clock, fee_rate_ppm: int
 ) -> Listing:
     receivable = await receivables_repository.get_visible(session, actor, body.receivable_id)
     if receivable is None:
@@ -93,12 +112,14 @@ async def open_listing(
     now = clock.now()
     if not now < body.closes_at <= now + LISTING_DURATION_MAX or body.closes_at.date() >= receivable.due_date:
         raise InvalidClosingTime()
+    max_rate_ppm, ratio_ppm = money.parse_rate(body.max_discount_rate), money.parse_ratio(body.advance_ratio)
+    _require_financeable(receivable, max_rate_ppm, ratio_ppm, fee_rate_ppm=fee_rate_ppm, today=clock.today())
     await receivables.transition(session, receivable, ReceivableAction.list, actor, clock=clock)
     listing = Listing(
         receivable_id=receivable.id,
         seller_id=receivable.seller_id,
-        max_discount_rate_ppm=money.parse_rate(body.max_discount_rate),
-        advance_ratio_ppm=money.parse_ratio(body.advance_ratio),
+        max_discount_rate_ppm=max_rate_ppm,
+        advance_ratio_ppm=ratio_ppm,
         recourse=body.recourse,
         auto_award=body.auto_award,
         closes_at=body.closes_at,

@@ -204,7 +204,9 @@ def _check_repayment_parties(
     invariant(payer_id != bank_id, "the bank never repays itself")
     payer_is_sme = payer_id == sme_id
     # Under recourse the SME pays the bank's principal; it cannot pay its own holdback.
-    invariant(not (payer_is_sme and to_sme_minor > 0), "an SME's recourse payment goes to the bank only")
+    invariant(
+        not (payer_is_sme and to_sme_minor > 0), "an SME's recourse payment goes to the bank only"
+    )
     invariant(
         (kind == EntryKind.recourse_repayment) == payer_is_sme,
         "recourse_repayment is exactly the kind of a payment by the SME",

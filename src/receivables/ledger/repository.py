@@ -125,7 +125,9 @@ def _posting_order(escrow_ids: set[uuid.UUID]):
 
     def key(posting: Posting) -> tuple[int, int, uuid.UUID, uuid.UUID]:
         into_escrow = 0 if posting.credit_account_id in escrow_ids else 1
-        return (into_escrow, -posting.amount_minor, posting.debit_account_id, posting.credit_account_id)
+        return (
+            into_escrow, -posting.amount_minor, posting.debit_account_id, posting.credit_account_id
+        )
 
     return key
 
@@ -153,7 +155,10 @@ async def entries_touching(
     for posting in (await session.execute(postings_stmt)).scalars():
         by_entry[posting.entry_id].append(posting)
     order = _posting_order(account_ids)
-    return [(entry, sorted(by_entry[entry.id], key=order)) for entry in sorted(entries, key=_entry_order)]
+    return [
+        (entry, sorted(by_entry[entry.id], key=order))
+        for entry in sorted(entries, key=_entry_order)
+    ]
 
 
 # ----------------------------------------------------------------------------- balances
@@ -195,13 +200,14 @@ async def account_facts(session: AsyncSession) -> list[AccountFacts]:
     """Every account against its postings in ONE statement: on PostgreSQL at READ
     COMMITTED each statement reads one snapshot, so an entry committed meanwhile is
     either in both the counters and the sums or in neither (no false mismatch)."""
+    total = func.sum(Posting.amount_minor).label("total")
     debits = (
-        select(Posting.debit_account_id.label("account_id"), func.sum(Posting.amount_minor).label("total"))
+        select(Posting.debit_account_id.label("account_id"), total)
         .group_by(Posting.debit_account_id)
         .subquery("debit_sums")
     )
     credits = (
-        select(Posting.credit_account_id.label("account_id"), func.sum(Posting.amount_minor).label("total"))
+        select(Posting.credit_account_id.label("account_id"), total)
         .group_by(Posting.credit_account_id)
         .subquery("credit_sums")
     )
@@ -238,7 +244,9 @@ async def entries_without_deal(session: AsyncSession) -> list[uuid.UUID]:
     return list((await session.execute(stmt)).scalars())
 
 
-async def postings_off_currency(session: AsyncSession) -> list[tuple[uuid.UUID, uuid.UUID, str, str]]:
+async def postings_off_currency(
+    session: AsyncSession,
+) -> list[tuple[uuid.UUID, uuid.UUID, str, str]]:
     """(entry id, posting id, entry currency, offending currency) for every posting whose
     own currency, or either account's, differs from its entry's."""
     debit = Account.__table__.alias("debit_account")

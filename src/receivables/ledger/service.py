@@ -43,18 +43,21 @@ async def _locked_accounts(
     session: AsyncSession, entry: EntrySpec, clock: Clock
 ) -> dict[AccountKey, Account]:
     """Resolve (creating on first use) and lock every account the entry touches."""
+    # Keys in sorted order: a first-time insert waits on a concurrent twin's uncommitted
+    # row, so creation too must follow one global order to stay deadlock-free.
     keys = sorted({key for p in entry.postings for key in (p.debit, p.credit)})
     resolved = {
         key: await repository.get_or_create_account(session, key, created_at=clock.now())
         for key in keys
     }
-    locked = {account.id: account for account in await repository.lock_accounts(
-        session, (account.id for account in resolved.values())
-    )}
+    rows = await repository.lock_accounts(session, (a.id for a in resolved.values()))
+    locked = {account.id: account for account in rows}
     invariant(len(locked) == len(resolved), "every account of the entry was locked")
     for key, account in resolved.items():
-        invariant(account.kind == key.kind and account.currency == key.currency,
-                  f"account {account.id} does not match its key {key}")
+        invariant(
+            account.kind == key.kind and account.currency == key.currency,
+            f"account {account.id} does not match its key {key}",
+        )
     return {key: locked[account.id] for key, account in resolved.items()}
 
 
@@ -74,7 +77,9 @@ def _escrow_ok(account: Account, debits_minor: int, credits_minor: int, *, final
         )
 
 
-def _apply(entry: EntrySpec, accounts: dict[AccountKey, Account]) -> dict[uuid.UUID, tuple[int, int]]:
+def _apply(
+    entry: EntrySpec, accounts: dict[AccountKey, Account]
+) -> dict[uuid.UUID, tuple[int, int]]:
     """New (debits, credits) per account id, computed aside and checked before any ORM
     object is touched, so a refused entry leaves nothing dirty in the session."""
     counters = {

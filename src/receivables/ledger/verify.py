@@ -77,10 +77,12 @@ def _currency_total_mismatches(facts: list[repository.AccountFacts]) -> list[Mis
         posted_minor[a.currency] += a.credits_posted_minor - a.debits_posted_minor
     found = []
     for currency in sorted(cached_minor):
-        if cached_minor[currency] != 0:
-            found.append(_mismatch("currency_total_cached", 0, cached_minor[currency], currency=currency))
-        if posted_minor[currency] != 0:
-            found.append(_mismatch("currency_total_postings", 0, posted_minor[currency], currency=currency))
+        for what, total_minor in (
+            ("currency_total_cached", cached_minor[currency]),
+            ("currency_total_postings", posted_minor[currency]),
+        ):
+            if total_minor != 0:
+                found.append(_mismatch(what, 0, total_minor, currency=currency))
     return found
 
 

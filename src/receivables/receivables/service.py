@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from receivables.auth.principal import SYSTEM, Principal
 from receivables.auth.roles import Role
 from receivables.events import service as audit
-from receivables.kit import transitions
+from receivables.kit import money, transitions
 from receivables.kit.clock import Clock
 from receivables.kit.db import flush_or_raise
 from receivables.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -120,7 +120,8 @@ def _require_party(receivable: Receivable, actor: Principal, action: ReceivableA
 def _check_allowed(receivable: Receivable, actor: Principal, action: ReceivableAction) -> None:
     """403 or 409 without changing anything (kit.transitions.apply is pure)."""
     _require_party(receivable, actor, action)
-    transitions.apply(RECEIVABLE_TRANSITIONS, ReceivableStatus(receivable.status), action, actor.role)
+    state = ReceivableStatus(receivable.status)
+    transitions.apply(RECEIVABLE_TRANSITIONS, state, action, actor.role)
 
 
 def _check_window_open(receivable: Receivable, *, clock: Clock) -> None:
@@ -242,10 +243,9 @@ async def confirm(
     _check_window_open(receivable, clock=clock)
     amount_minor = receivable.submitted_amount_minor if body.amount is None else body.amount_minor
     if amount_minor > receivable.submitted_amount_minor:
-        raise AmountIncrease(
-            f"amount: may only go down from the submitted {receivable.submitted_amount_minor} minor units"
-        )
-    due_date = body.due_date or receivable.due_date
+        submitted = money.format_amount(receivable.submitted_amount_minor)
+        raise AmountIncrease(f"amount: may not exceed the submitted amount {submitted}")
+    due_date = receivable.due_date if body.due_date is None else body.due_date
     _check_dates(issue_date=receivable.issue_date, due_date=due_date, clock=clock)
     now = clock.now()
     receivable.face_value_minor = amount_minor
@@ -285,17 +285,13 @@ async def dispute(
 
 def _amended_values(receivable: Receivable, body: ReceivableAmend) -> dict[str, Any]:
     """Column values after the amendment: only the fields the seller sent change."""
-    sent = body.model_fields_set
-    values: dict[str, Any] = {
-        "invoice_number": body.invoice_number if "invoice_number" in sent else receivable.invoice_number,
-        "issue_date": body.issue_date if "issue_date" in sent else receivable.issue_date,
-        "due_date": body.due_date if "due_date" in sent else receivable.due_date,
-        "description": body.description if "description" in sent else receivable.description,
-        "submitted_amount_minor": receivable.submitted_amount_minor,
-    }
-    if body.face_value_minor is not None:
-        values["submitted_amount_minor"] = body.face_value_minor
-    values["face_value_minor"] = values["submitted_amount_minor"]
+    copied = ("invoice_number", "issue_date", "due_date", "description")
+    values: dict[str, Any] = {name: getattr(receivable, name) for name in copied}
+    values.update({name: getattr(body, name) for name in copied if name in body.model_fields_set})
+    amount_minor = body.face_value_minor
+    if amount_minor is None:
+        amount_minor = receivable.submitted_amount_minor
+    values["submitted_amount_minor"] = values["face_value_minor"] = amount_minor
     return values
 
 

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 3687aba85164
+Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 04:07:23.897626
+Create Date: 2026-11-28
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 
 import receivables.kit.db
 
-revision: str = '3687aba85164'
+revision: str = '0001'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
