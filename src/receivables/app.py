@@ -12,9 +12,11 @@ from receivables.auctions.router import router as auctions_router
 from receivables.auth.router import router as auth_router
 from receivables.config import Settings
 from receivables.deals.router import router as deals_router
+from receivables.events.router import router as events_router
 from receivables.kit.clock import Clock, SimulatedClock, SystemClock
 from receivables.kit.db import create_engine, create_sessionmaker
 from receivables.kit.errors import install_error_handlers
+from receivables.kit.limits import BodySizeLimit
 from receivables.ledger.router import router as ledger_router
 from receivables.ops.router import admin as admin_router
 from receivables.ops.router import router as ops_router
@@ -51,6 +53,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.settings = settings
     app.state.clock = clock or _default_clock(settings)
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, bytes_max=settings.request_body_bytes_max)
     for router in (
         ops_router,
         admin_router,
@@ -60,6 +63,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         auctions_router,
         deals_router,
         ledger_router,
+        events_router,
     ):
         app.include_router(router)
     return app

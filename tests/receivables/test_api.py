@@ -842,11 +842,11 @@ class TestAudit:
             await client.post(f"/receivables/{rid}/cancel", headers=world.sme.headers)
         ).status_code == 200
         assert await audit_trail(app, rid) == [
-            ("receivable.submit", None, "submitted"),
-            ("receivable.dispute", "submitted", "disputed"),
-            ("receivable.amend", "disputed", "submitted"),
-            ("receivable.confirm", "submitted", "confirmed"),
-            ("receivable.cancel", "confirmed", "cancelled"),
+            ("receivable.submitted", None, "submitted"),
+            ("receivable.disputed", "submitted", "disputed"),
+            ("receivable.amended", "disputed", "submitted"),
+            ("receivable.confirmed", "submitted", "confirmed"),
+            ("receivable.cancelled", "confirmed", "cancelled"),
         ]
 
     async def test_rows_name_the_actor(self, client, world: World, app):
@@ -879,4 +879,4 @@ class TestAudit:
             await client.post(f"/receivables/{created['id']}/cancel", headers=world.bank.headers),
         ]
         assert [r.status_code for r in refused] == [422, 403, 409, 404]
-        assert await audit_trail(app, created["id"]) == [("receivable.submit", None, "submitted")]
+        assert await audit_trail(app, created["id"]) == [("receivable.submitted", None, "submitted")]

@@ -56,7 +56,7 @@ class TestTransition:
             stored = await session.get(Receivable, uuid.UUID(created["id"]))
             audit = (
                 await session.execute(
-                    select(AuditRecord).where(AuditRecord.action == "receivable.list")
+                    select(AuditRecord).where(AuditRecord.action == "receivable.listed")
                 )
             ).scalar_one()
         assert stored.status == "listed" and stored.active_fingerprint is not None
@@ -147,7 +147,7 @@ class TestExpireLapsed:
         async with app.state.sessionmaker() as session:
             audit = (
                 await session.execute(
-                    select(AuditRecord).where(AuditRecord.action == "receivable.expire")
+                    select(AuditRecord).where(AuditRecord.action == "receivable.expired")
                 )
             ).scalar_one()
         assert (audit.actor_role, audit.object_id) == ("system", uuid.UUID(early["id"]))

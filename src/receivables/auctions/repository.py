@@ -145,3 +145,8 @@ async def list_visible_bids(
         )
     stmt = stmt.order_by(Bid.created_at, Bid.id).limit(page.limit + 1)
     return list((await session.execute(stmt)).scalars())
+
+
+async def bidder_ids(session: AsyncSession, listing_id: uuid.UUID) -> list[uuid.UUID]:
+    stmt = select(Bid.bank_id).where(Bid.listing_id == listing_id).distinct()
+    return list((await session.execute(stmt)).scalars())

@@ -24,6 +24,7 @@ from receivables.auctions.lifecycle import (
 from receivables.auctions.models import Bid, Listing
 from receivables.auctions.schemas import BidCreate, BidRevise, ListingCreate
 from receivables.auth.principal import Principal
+from receivables.auth.roles import Role
 from receivables.config import Settings
 from receivables.deals import service as deals
 from receivables.deals.models import Deal
@@ -70,17 +71,23 @@ class TooManyBids(Conflict):
 
 
 async def _audit_listing(session, actor, listing, *, clock, action, before, data=None) -> None:
+    """A new listing reaches every bank; its outcome, the seller and the banks that bid."""
+    bidders = await repository.bidder_ids(session, listing.id)
     await audit.record(
         session, actor, clock=clock, action=f"listing.{action}", object_type="listing",
         object_id=listing.id, from_state=before, to_state=listing.status, data=data,
+        recipients=(listing.seller_id, *bidders),
+        audience_kind=Role.bank if action == "opened" else None,
     )
 
 
-async def _audit_bid(session, actor, bid, *, clock, action, before, data=None) -> None:
+async def _audit_bid(session, actor, bid, listing, *, clock, action, before, data=None) -> None:
+    """Sealed: a bid's events reach its own bank and the seller, never a rival bank."""
     await audit.record(
         session, actor, clock=clock, action=f"bid.{action}", object_type="bid",
         object_id=bid.id, from_state=before, to_state=bid.status,
         data={"listing_id": str(bid.listing_id), **(data or {})},
+        recipients=(bid.bank_id, listing.seller_id),
     )
 
 
@@ -173,7 +180,7 @@ async def place_bid(
     )
     session.add(bid)
     await flush_or_raise(session, BidExists)
-    await _audit_bid(session, actor, bid, clock=clock, action="placed", before=None,
+    await _audit_bid(session, actor, bid, listing, clock=clock, action="placed", before=None,
                      data={"discount_rate": body.discount_rate})
     return bid
 
@@ -202,7 +209,7 @@ async def revise_bid(
     listing.updated_at = now
     bid.rate_sequence = listing.bid_sequence
     bid.rate_set_at = bid.updated_at = now
-    await _audit_bid(session, actor, bid, clock=clock, action="revised", before=bid.status,
+    await _audit_bid(session, actor, bid, listing, clock=clock, action="revised", before=bid.status,
                      data={"from_rate": before_rate, "to_rate": body.discount_rate})
     return bid
 
@@ -219,7 +226,7 @@ async def withdraw_bid(
     now = clock.now()
     bid.updated_at = listing.updated_at = now
     listing.bid_count -= 1
-    await _audit_bid(session, actor, bid, clock=clock, action="withdrawn", before=before)
+    await _audit_bid(session, actor, bid, listing, clock=clock, action="withdrawn", before=before)
     return bid
 
 
@@ -231,7 +238,7 @@ async def _close_losers(session, actor, listing: Listing, *, clock, winner_id=No
         before = bid.status
         bid.status = apply(BID_TRANSITIONS, BidStatus(before), BidAction.lose, actor.role)
         bid.updated_at = clock.now()
-        await _audit_bid(session, actor, bid, clock=clock, action="lost", before=before)
+        await _audit_bid(session, actor, bid, listing, clock=clock, action="lost", before=before)
     listing.bid_count = 0
 
 
@@ -276,7 +283,7 @@ async def award_bid(
     listing.awarded_bid_id = bid.id
     await _close_losers(session, actor, listing, clock=clock, winner_id=bid.id)
     await receivables.transition(session, receivable, ReceivableAction.award, actor, clock=clock)
-    await _audit_bid(session, actor, bid, clock=clock, action="won", before=before_bid)
+    await _audit_bid(session, actor, bid, listing, clock=clock, action="won", before=before_bid)
     await _audit_listing(session, actor, listing, clock=clock, action="awarded",
                          before=before_listing, data={"bid_id": str(bid.id)})
     return await deals.open_from_award(

@@ -51,6 +51,7 @@ async def _audit(session, actor, deal: Deal, *, clock, action: str, before, data
     await audit.record(
         session, actor, clock=clock, action=f"deal.{action}", object_type="deal",
         object_id=deal.id, from_state=before, to_state=deal.status, data=data,
+        recipients=(deal.sme_id, deal.bank_id, deal.debtor_id),
     )
 
 

@@ -1,4 +1,11 @@
-"""The audit trail: one row per state transition, written in the transition's transaction."""
+"""The audit trail, which is also the events feed.
+
+One row per state change, written in the change's own transaction. Just before that
+transaction commits, its rows are sealed into one platform-wide hash chain under a lock
+on the chain's head: `chain_index` is therefore assigned in commit order, which makes
+it both the tamper-evident order (`GET /audit/verify`) and a feed cursor that never
+skips a row committed late (`GET /events?after=`).
+"""
 
 from __future__ import annotations
 
@@ -11,24 +18,54 @@ from sqlmodel import Field, SQLModel
 
 from receivables.kit.models import instant_field
 
+HASH_CHARS = 64
+
 
 class AuditRecord(SQLModel, table=True):
     __tablename__ = "audit_record"
 
     sequence: int | None = Field(
         default=None,
-        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"),
-                         Identity(), primary_key=True),
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), Identity(), primary_key=True),
     )
-    """Append order (SQLite: its rowid)."""
+    """Insertion order (SQLite: its rowid); not commit order — see chain_index."""
     id: uuid.UUID = Field(default_factory=uuid.uuid4, unique=True)
+    """The event id clients see and de-duplicate on."""
+    chain_index: int | None = Field(default=None, sa_type=BigInteger, unique=True)
+    """Position in the hash chain, assigned at commit; NULL only inside its transaction."""
+    prev_hash: str | None = Field(default=None, max_length=HASH_CHARS)
+    hash: str | None = Field(default=None, max_length=HASH_CHARS)
     occurred_at: dt.datetime = instant_field(index=True)
     actor_role: str = Field(max_length=16)
     actor_organization_id: uuid.UUID | None = None
     actor_user_id: uuid.UUID | None = None
-    action: str = Field(max_length=40)
+    actor_client_id: uuid.UUID | None = None
+    """The API client (machine-to-machine credential) that made the call, if any."""
+    action: str = Field(max_length=40, index=True)
+    """The event type, e.g. `receivable.confirmed`, `bid.placed`, `deal.settled`."""
     object_type: str = Field(max_length=20)
     object_id: uuid.UUID = Field(index=True)
     from_state: str | None = Field(default=None, max_length=20)
     to_state: str | None = Field(default=None, max_length=20)
+    audience_kind: str | None = Field(default=None, max_length=16)
+    """Every organization of this kind receives the event (e.g. all banks: a new listing)."""
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class EventRecipient(SQLModel, table=True):
+    """An organization the event concerns; its feed is an index range scan."""
+
+    __tablename__ = "event_recipient"
+
+    organization_id: uuid.UUID = Field(foreign_key="organization.id", primary_key=True)
+    audit_id: uuid.UUID = Field(foreign_key="audit_record.id", primary_key=True)
+
+
+class AuditChainHead(SQLModel, table=True):
+    """The single row whose lock orders every sealing transaction."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: int = Field(default=1, primary_key=True)
+    last_index: int = Field(default=0, sa_type=BigInteger)
+    last_hash: str = Field(default="0" * HASH_CHARS, max_length=HASH_CHARS)

@@ -78,6 +78,24 @@ class ReceivableNotFound(NotFound):
 # ------------------------------------------------------------------ the one transition
 
 
+EVENT_SUFFIX: dict[ReceivableAction, str] = {
+    ReceivableAction.confirm: "confirmed",
+    ReceivableAction.dispute: "disputed",
+    ReceivableAction.amend: "amended",
+    ReceivableAction.cancel: "cancelled",
+    ReceivableAction.expire: "expired",
+    ReceivableAction.list: "listed",
+    ReceivableAction.delist: "delisted",
+    ReceivableAction.award: "awarded",
+    ReceivableAction.unaward: "unawarded",
+    ReceivableAction.finance: "financed",
+    ReceivableAction.mark_overdue: "overdue",
+    ReceivableAction.mark_defaulted: "defaulted",
+    ReceivableAction.settle: "settled",
+}
+"""Event types are past tense (`receivable.confirmed`), as API.md names them."""
+
+
 async def transition(
     session: AsyncSession,
     receivable: Receivable,
@@ -98,8 +116,9 @@ async def transition(
     if to_state in REGISTRY_FREED:
         receivable.active_fingerprint = None
     await audit.record(
-        session, actor, clock=clock, action=f"receivable.{action}", object_type="receivable",
-        object_id=receivable.id, from_state=from_state, to_state=to_state, data=data,
+        session, actor, clock=clock, action=f"receivable.{EVENT_SUFFIX[action]}",
+        object_type="receivable", object_id=receivable.id, from_state=from_state,
+        to_state=to_state, data=data, recipients=(receivable.seller_id, receivable.debtor_id),
     )
     await session.flush()
 
@@ -206,9 +225,10 @@ async def submit(
     # The unique registry index is the last line: a concurrent twin is a 409, not a 500.
     await flush_or_raise(session, DuplicateReceivable)
     await audit.record(
-        session, actor, clock=clock, action="receivable.submit", object_type="receivable",
+        session, actor, clock=clock, action="receivable.submitted", object_type="receivable",
         object_id=receivable.id, to_state=ReceivableStatus.submitted,
         data={"face_value_minor": receivable.face_value_minor, "currency": receivable.currency},
+        recipients=(receivable.seller_id, receivable.debtor_id),
     )
     return receivable
 
