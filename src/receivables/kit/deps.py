@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -10,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from receivables.config import Settings
 from receivables.kit.clock import Clock
-from receivables.kit.db import session_scope
+from receivables.kit.transaction import SESSION_STATE_KEY
 
 
 def get_settings(request: Request) -> Settings:
@@ -21,13 +20,11 @@ def get_clock(request: Request) -> Clock:
     return request.app.state.clock
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async for session in session_scope(request.app.state.sessionmaker):
-        yield session
+def get_session(request: Request) -> AsyncSession:
+    """The request's one transaction, opened and committed by kit/transaction.py."""
+    return getattr(request.state, SESSION_STATE_KEY)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
-# scope="function": commit before the response leaves, so a failed commit is an error
-# response rather than a 2xx for work that never happened (ARCHITECTURE.md §5).
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
