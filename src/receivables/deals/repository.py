@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from receivables.auth.principal import Principal
+from receivables.deals.lifecycle import DealStatus
 from receivables.deals.models import Deal
-from receivables.kit.pagination import PageRequest
+from receivables.kit.pagination import PageRequest, keyset_page
 from receivables.ledger.models import Account, AccountKind
 
 DealRow = tuple[Deal, int]
@@ -45,15 +47,7 @@ async def list_visible(
     stmt = _visible(principal, _rows())
     if status is not None:
         stmt = stmt.where(Deal.status == status)
-    if page.after is not None:
-        stmt = stmt.where(
-            or_(
-                Deal.created_at > page.after.created_at,
-                and_(Deal.created_at == page.after.created_at, Deal.id > page.after.id),
-            )
-        )
-    stmt = stmt.order_by(Deal.created_at, Deal.id).limit(page.limit + 1)
-    return [_row(r) for r in (await session.execute(stmt)).all()]
+    return [_row(r) for r in (await session.execute(keyset_page(stmt, Deal, page))).all()]
 
 
 async def lock(session: AsyncSession, deal_id: uuid.UUID) -> Deal | None:
@@ -61,3 +55,58 @@ async def lock(session: AsyncSession, deal_id: uuid.UUID) -> Deal | None:
         select(Deal).where(Deal.id == deal_id).with_for_update().execution_options(populate_existing=True)
     )
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def _claim(*conditions, order_by) -> Select:
+    """Due deals, oldest deadline first, locked; on PostgreSQL rows another worker (or a
+    request) holds are skipped, so several workers never move the same deal twice."""
+    return (
+        select(Deal)
+        .where(*conditions)
+        .order_by(*order_by, Deal.id)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+
+
+async def claim_unfunded(
+    session: AsyncSession, *, now: dt.datetime, batch_size_max: int
+) -> list[Deal]:
+    """Deals still awaiting funding at their funding deadline."""
+    stmt = _claim(
+        Deal.status == DealStatus.awaiting_funding, Deal.funding_deadline_at <= now,
+        order_by=(Deal.funding_deadline_at,),
+    )
+    return list((await session.execute(stmt.limit(batch_size_max))).scalars())
+
+
+async def claim_overdue(
+    session: AsyncSession, *, today: dt.date, batch_size_max: int
+) -> list[Deal]:
+    """Disbursed deals whose due date has passed (today is later) with money still owed."""
+    stmt = _claim(
+        Deal.status == DealStatus.disbursed, Deal.due_date < today,
+        Deal.repaid_minor < Deal.face_value_minor, order_by=(Deal.due_date,),
+    )
+    return list((await session.execute(stmt.limit(batch_size_max))).scalars())
+
+
+async def claim_defaulting(
+    session: AsyncSession, *, last_due_date: dt.date, batch_size_max: int
+) -> list[Deal]:
+    """Overdue deals due on or before `last_due_date` (today minus the grace period,
+    minus one day: the grace period has passed in full)."""
+    stmt = _claim(
+        Deal.status == DealStatus.overdue, Deal.due_date <= last_due_date,
+        Deal.repaid_minor < Deal.face_value_minor, order_by=(Deal.due_date,),
+    )
+    return list((await session.execute(stmt.limit(batch_size_max))).scalars())
+
+
+async def missed_fundings(session: AsyncSession, bank_id: uuid.UUID) -> int:
+    """Deals the bank won but never funded: `cancelled` is reached only through a missed
+    funding deadline, so each cancelled deal of the bank is one miss (its profile)."""
+    stmt = select(func.count()).select_from(Deal).where(
+        Deal.bank_id == bank_id, Deal.status == DealStatus.cancelled
+    )
+    return int((await session.execute(stmt)).scalar_one())

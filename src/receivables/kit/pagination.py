@@ -15,6 +15,7 @@ from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
+from sqlalchemy import Select, and_, or_
 
 from receivables.kit.errors import Unprocessable
 
@@ -81,3 +82,17 @@ def next_cursor(rows: list, limit: int) -> str | None:
         return None
     last = rows[limit - 1]
     return encode_cursor(Position(last.created_at, last.id))
+
+
+def keyset_page(stmt: Select, model: type, page: PageRequest) -> Select:
+    """One page of `stmt` in (created_at, id) order, plus one row that tells whether a
+    next page exists. `model` must have `created_at` and `id` columns."""
+    created_at, id_ = model.created_at, model.id
+    if page.after is not None:
+        stmt = stmt.where(
+            or_(
+                created_at > page.after.created_at,
+                and_(created_at == page.after.created_at, id_ > page.after.id),
+            )
+        )
+    return stmt.order_by(created_at, id_).limit(page.limit + 1)

@@ -11,7 +11,7 @@ from receivables.auctions.models import Bid, Listing
 from receivables.auth.principal import Principal
 from receivables.auth.roles import Role
 from receivables.deals.models import Deal
-from receivables.kit.pagination import PageRequest
+from receivables.kit.pagination import PageRequest, keyset_page
 from receivables.organizations.models import Organization, User
 from receivables.receivables.models import Receivable
 
@@ -92,10 +92,4 @@ async def list_visible(
     stmt = _visible(principal)
     if kind is not None:
         stmt = stmt.where(Organization.kind == kind)
-    if page.after is not None:
-        stmt = stmt.where(
-            (Organization.created_at > page.after.created_at)
-            | ((Organization.created_at == page.after.created_at) & (Organization.id > page.after.id))
-        )
-    stmt = stmt.order_by(Organization.created_at, Organization.id).limit(page.limit + 1)
-    return list((await session.execute(stmt)).scalars())
+    return list((await session.execute(keyset_page(stmt, Organization, page))).scalars())

@@ -17,7 +17,7 @@ from receivables.auctions.models import Bid, Listing
 from receivables.auth.principal import Principal
 from receivables.auth.roles import Role
 from receivables.deals.models import Deal
-from receivables.kit.pagination import PageRequest
+from receivables.kit.pagination import PageRequest, keyset_page
 from receivables.receivables.lifecycle import ReceivableStatus
 from receivables.receivables.models import Receivable
 
@@ -72,13 +72,7 @@ async def list_visible(
     stmt = _visible(principal)
     if status is not None:
         stmt = stmt.where(Receivable.status == status)
-    if page.after is not None:
-        stmt = stmt.where(
-            (Receivable.created_at > page.after.created_at)
-            | ((Receivable.created_at == page.after.created_at) & (Receivable.id > page.after.id))
-        )
-    stmt = stmt.order_by(Receivable.created_at, Receivable.id).limit(page.limit + 1)
-    return list((await session.execute(stmt)).scalars())
+    return list((await session.execute(keyset_page(stmt, Receivable, page))).scalars())
 
 
 async def active_fingerprint_taken(
