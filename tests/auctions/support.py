@@ -19,11 +19,13 @@ Snapshot = dict[str, list[tuple[Any, ...]]]
 
 
 def instant(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return dt.datetime.fromisoformat(text)
 
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, f"want {status} {code}, got {response.status_code}: {response.text}"
+    assert response.status_code == status, (
+        f"want {status} {code}, got {response.status_code}: {response.text}"
+    )
     assert response.headers["content-type"].startswith("application/problem+json")
     body = response.json()
     assert body["code"] == code, body
@@ -64,7 +66,9 @@ def changed_tables(before: Snapshot, after: Snapshot) -> list[str]:
 async def audit_and_journal_counts(app: FastAPI) -> tuple[int, int]:
     async with app.state.sessionmaker() as session:
         audits = (await session.execute(select(func.count()).select_from(AuditRecord))).scalar_one()
-        entries = (await session.execute(select(func.count()).select_from(JournalEntry))).scalar_one()
+        entries = (
+            await session.execute(select(func.count()).select_from(JournalEntry))
+        ).scalar_one()
     return audits, entries
 
 

@@ -68,25 +68,41 @@ D, DA = DealStatus, DealAction
 
 LIFECYCLES = [
     Lifecycle(
-        "receivable", RECEIVABLE_TRANSITIONS, R, RA, R.submitted,
+        "receivable",
+        RECEIVABLE_TRANSITIONS,
+        R,
+        RA,
+        R.submitted,
         terminal=frozenset({R.settled, R.expired, R.cancelled}),
         automatic=frozenset({RA.expire, RA.unaward, RA.mark_overdue, RA.mark_defaulted}),
         system_too=frozenset({RA.delist, RA.award}),
     ),
     Lifecycle(
-        "listing", LISTING_TRANSITIONS, L, LA, L.open,
+        "listing",
+        LISTING_TRANSITIONS,
+        L,
+        LA,
+        L.open,
         terminal=frozenset({L.awarded, L.cancelled, L.expired}),
         automatic=frozenset({LA.expire}),
         system_too=frozenset({LA.award}),
     ),
     Lifecycle(
-        "bid", BID_TRANSITIONS, B, BA, B.active,
+        "bid",
+        BID_TRANSITIONS,
+        B,
+        BA,
+        B.active,
         terminal=frozenset({B.withdrawn, B.won, B.lost}),
         automatic=frozenset(),
         system_too=frozenset({BA.win, BA.lose}),
     ),
     Lifecycle(
-        "deal", DEAL_TRANSITIONS, D, DA, D.awaiting_funding,
+        "deal",
+        DEAL_TRANSITIONS,
+        D,
+        DA,
+        D.awaiting_funding,
         terminal=frozenset({D.settled, D.cancelled}),
         automatic=frozenset({DA.expire_funding, DA.mark_overdue, DA.mark_defaulted}),
     ),
@@ -144,8 +160,12 @@ DESIGN_EDGES: dict[str, set[tuple[str, str, str]]] = {
 # Roles DESIGN.md's "Parties and roles" and diagrams name for the human actions.
 DESIGN_ROLES: dict[str, dict[str, set[Role]]] = {
     "receivable": {
-        "confirm": {Role.core}, "dispute": {Role.core}, "amend": {Role.sme},
-        "cancel": {Role.sme}, "list": {Role.sme}, "finance": {Role.bank},
+        "confirm": {Role.core},
+        "dispute": {Role.core},
+        "amend": {Role.sme},
+        "cancel": {Role.sme},
+        "list": {Role.sme},
+        "finance": {Role.bank},
     },
     "listing": {"cancel": {Role.sme}, "award": {Role.sme, Role.system}},
     "bid": {"revise": {Role.bank}, "withdraw": {Role.bank}},
@@ -394,7 +414,9 @@ class TestRandomWalks:
         lc = data.draw(st.sampled_from(LIFECYCLES))
         state = lc.initial
         for _ in range(data.draw(st.integers(min_value=1, max_value=30))):
-            options = [(a, r) for (s, a), found in lc.table.items() if s == state for r in found.roles]
+            options = [
+                (a, r) for (s, a), found in lc.table.items() if s == state for r in found.roles
+            ]
             if not options:
                 assert state in lc.terminal
                 break

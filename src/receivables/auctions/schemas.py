@@ -36,6 +36,12 @@ class ListingCreate(BaseModel):
 
     _rate_checked = field_validator("max_discount_rate")(_rate)
 
+    @field_validator("closes_at")
+    @classmethod
+    def _in_utc(cls, value: dt.datetime) -> dt.datetime:
+        """One instant, one answer: dates compare in UTC, and answers are RFC 3339 UTC."""
+        return value.astimezone(dt.UTC)
+
     @field_validator("advance_ratio")
     @classmethod
     def _ratio(cls, value: str) -> str:
