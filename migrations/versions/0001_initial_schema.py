@@ -78,6 +78,51 @@ def upgrade() -> None:
     with op.batch_alter_table('organization', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_organization_kind'), ['kind'], unique=False)
 
+    op.create_table('stats_deal_day',
+    sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('sme', sa.Boolean(), nullable=False),
+    sa.Column('deals', sa.Integer(), nullable=False),
+    sa.Column('principal_minor', sa.BigInteger(), nullable=False),
+    sa.Column('face_value_minor', sa.BigInteger(), nullable=False),
+    sa.Column('owed_minor', sa.BigInteger(), nullable=False),
+    sa.Column('overdue_owed_minor', sa.BigInteger(), nullable=False),
+    sa.Column('defaulted_owed_minor', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('currency', 'day', 'sme', name=op.f('pk_stats_deal_day'))
+    )
+    op.create_table('stats_rate_month',
+    sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+    sa.Column('month', sqlmodel.sql.sqltypes.AutoString(length=7), nullable=False),
+    sa.Column('rate_ppm', sa.Integer(), nullable=False),
+    sa.Column('deals', sa.Integer(), nullable=False),
+    sa.Column('principal_minor', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('currency', 'month', 'rate_ppm', name=op.f('pk_stats_rate_month'))
+    )
+    op.create_table('stats_receivable_day',
+    sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('receivables', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('currency', 'day', 'status', name=op.f('pk_stats_receivable_day'))
+    )
+    op.create_table('stats_sector_day',
+    sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('sector', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('arrears', sa.Integer(), nullable=False),
+    sa.Column('owed_at_fall_minor', sa.BigInteger(), nullable=False),
+    sa.Column('repaid_since_minor', sa.BigInteger(), nullable=False),
+    sa.Column('outstanding_minor', sa.BigInteger(), nullable=False),
+    sa.Column('cleared', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('currency', 'day', 'sector', name=op.f('pk_stats_sector_day'))
+    )
+    op.create_table('stats_watermark',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('chain_index', sa.BigInteger(), nullable=False),
+    sa.Column('rebuilt_at', receivables.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('refreshed_at', receivables.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_stats_watermark'))
+    )
     op.create_table('api_client',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('organization_id', sa.Uuid(), nullable=False),
@@ -98,6 +143,21 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['organization_id'], ['organization.id'], name=op.f('fk_event_recipient_organization_id_organization')),
     sa.PrimaryKeyConstraint('organization_id', 'audit_id', name=op.f('pk_event_recipient'))
     )
+    op.create_table('idempotency_key',
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('organization_id', sa.Uuid(), nullable=False),
+    sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+    sa.Column('request_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('status_code', sa.Integer(), nullable=False),
+    sa.Column('body', sa.LargeBinary(), nullable=False),
+    sa.Column('created_at', receivables.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['organization_id'], ['organization.id'], name=op.f('fk_idempotency_key_organization_id_organization')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_idempotency_key')),
+    sa.UniqueConstraint('organization_id', 'key', name=op.f('uq_idempotency_key_organization_id_key'))
+    )
+    with op.batch_alter_table('idempotency_key', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_idempotency_key_created_at'), ['created_at'], unique=False)
+
     op.create_table('receivable',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('seller_id', sa.Uuid(), nullable=False),
@@ -127,11 +187,41 @@ def upgrade() -> None:
     with op.batch_alter_table('receivable', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_receivable_confirmation_deadline_at'), ['confirmation_deadline_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_receivable_created_at'), ['created_at'], unique=False)
+        batch_op.create_index('ix_receivable_created_at_stats', ['created_at'], unique=False, postgresql_include=['currency', 'debtor_id', 'confirmation_seconds', 'status', 'dispute_reason'])
+        batch_op.create_index('ix_receivable_debtor_confirmation', ['debtor_id', 'currency', 'confirmation_seconds'], unique=False, postgresql_include=['status', 'dispute_reason', 'created_at'])
         batch_op.create_index(batch_op.f('ix_receivable_debtor_id'), ['debtor_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_receivable_fingerprint'), ['fingerprint'], unique=False)
         batch_op.create_index(batch_op.f('ix_receivable_seller_id'), ['seller_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_receivable_status'), ['status'], unique=False)
 
+    op.create_table('serious_arrears_member',
+    sa.Column('debtor_id', sa.Uuid(), nullable=False),
+    sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+    sa.Column('listed_at', receivables.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('overdue_amount_minor', sa.BigInteger(), nullable=False),
+    sa.Column('max_days_overdue', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['debtor_id'], ['organization.id'], name=op.f('fk_serious_arrears_member_debtor_id_organization')),
+    sa.PrimaryKeyConstraint('debtor_id', 'currency', name=op.f('pk_serious_arrears_member'))
+    )
+    op.create_table('stats_debtor',
+    sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+    sa.Column('debtor_id', sa.Uuid(), nullable=False),
+    sa.Column('submitted', sa.Integer(), nullable=False),
+    sa.Column('confirmed', sa.Integer(), nullable=False),
+    sa.Column('disputed', sa.Integer(), nullable=False),
+    sa.Column('expired', sa.Integer(), nullable=False),
+    sa.Column('median_confirmation_seconds', sa.Float(), nullable=True),
+    sa.Column('p90_confirmation_seconds', sa.Float(), nullable=True),
+    sa.Column('financed', sa.Integer(), nullable=False),
+    sa.Column('suppliers_financed', sa.Integer(), nullable=False),
+    sa.Column('financed_minor', sa.BigInteger(), nullable=False),
+    sa.Column('settled', sa.Integer(), nullable=False),
+    sa.Column('on_time', sa.Integer(), nullable=False),
+    sa.Column('arrears', sa.Integer(), nullable=False),
+    sa.Column('arrears_owed_minor', sa.BigInteger(), nullable=False),
+    sa.ForeignKeyConstraint(['debtor_id'], ['organization.id'], name=op.f('fk_stats_debtor_debtor_id_organization')),
+    sa.PrimaryKeyConstraint('currency', 'debtor_id', name=op.f('pk_stats_debtor'))
+    )
     op.create_table('user',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('organization_id', sa.Uuid(), nullable=False),
@@ -145,6 +235,27 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('user', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_user_organization_id'), ['organization_id'], unique=False)
+
+    op.create_table('webhook_endpoint',
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('organization_id', sa.Uuid(), nullable=False),
+    sa.Column('url', sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=False),
+    sa.Column('event_types', sa.JSON(), nullable=False),
+    sa.Column('secret', sqlmodel.sql.sqltypes.AutoString(length=256), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('last_chain_index', sa.BigInteger(), nullable=False),
+    sa.Column('consecutive_failed_deliveries', sa.Integer(), nullable=False),
+    sa.Column('created_at', receivables.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('disabled_at', receivables.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('disabled_reason', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+    sa.Column('deleted_at', receivables.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['organization_id'], ['organization.id'], name=op.f('fk_webhook_endpoint_organization_id_organization')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_endpoint'))
+    )
+    with op.batch_alter_table('webhook_endpoint', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_webhook_endpoint_created_at'), ['created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_webhook_endpoint_organization_id'), ['organization_id'], unique=False)
+        batch_op.create_index('ix_webhook_endpoint_status_cursor', ['status', 'last_chain_index'], unique=False)
 
     op.create_table('listing',
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -190,6 +301,29 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_refresh_token_family_id'), ['family_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_refresh_token_user_id'), ['user_id'], unique=False)
 
+    op.create_table('webhook_delivery',
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('endpoint_id', sa.Uuid(), nullable=False),
+    sa.Column('event_id', sa.Uuid(), nullable=False),
+    sa.Column('event_type', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('chain_index', sa.BigInteger(), nullable=False),
+    sa.Column('payload', sa.Text(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('attempt_count', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', receivables.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', receivables.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_attempt_at', receivables.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('delivered_at', receivables.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('failed_at', receivables.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['endpoint_id'], ['webhook_endpoint.id'], name=op.f('fk_webhook_delivery_endpoint_id_webhook_endpoint')),
+    sa.ForeignKeyConstraint(['event_id'], ['audit_record.id'], name=op.f('fk_webhook_delivery_event_id_audit_record')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_delivery')),
+    sa.UniqueConstraint('endpoint_id', 'event_id', name=op.f('uq_webhook_delivery_endpoint_id_event_id'))
+    )
+    with op.batch_alter_table('webhook_delivery', schema=None) as batch_op:
+        batch_op.create_index('ix_webhook_delivery_due', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_webhook_delivery_endpoint_chain', ['endpoint_id', 'chain_index'], unique=False)
+
     op.create_table('bid',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('listing_id', sa.Uuid(), nullable=False),
@@ -210,6 +344,21 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_bid_listing_id'), ['listing_id'], unique=False)
         batch_op.create_index('uq_bid_active_bank', ['listing_id', 'bank_id'], unique=True, postgresql_where=sa.text("status = 'active'"), sqlite_where=sa.text("status = 'active'"))
         batch_op.create_index('uq_bid_won_listing', ['listing_id'], unique=True, postgresql_where=sa.text("status = 'won'"), sqlite_where=sa.text("status = 'won'"))
+
+    op.create_table('webhook_attempt',
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('delivery_id', sa.Uuid(), nullable=False),
+    sa.Column('number', sa.Integer(), nullable=False),
+    sa.Column('attempted_at', receivables.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('status_code', sa.Integer(), nullable=True),
+    sa.Column('response_body', sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=True),
+    sa.Column('error', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+    sa.Column('duration_ms', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['delivery_id'], ['webhook_delivery.id'], name=op.f('fk_webhook_attempt_delivery_id_webhook_delivery')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_attempt'))
+    )
+    with op.batch_alter_table('webhook_attempt', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_webhook_attempt_delivery_id'), ['delivery_id'], unique=False)
 
     op.create_table('deal',
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -257,10 +406,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_deal_bank_id'), ['bank_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_deal_created_at'), ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_deal_debtor_id'), ['debtor_id'], unique=False)
+        batch_op.create_index('ix_deal_debtor_stats', ['debtor_id', 'currency'], unique=False, postgresql_include=['funded_at', 'sme_id', 'status', 'principal_minor', 'face_value_minor', 'repaid_minor', 'settled_at', 'due_date'])
+        batch_op.create_index('ix_deal_funded_at_stats', ['funded_at'], unique=False, postgresql_include=['currency', 'debtor_id', 'sme_id', 'status', 'principal_minor', 'face_value_minor', 'repaid_minor', 'discount_rate_ppm', 'settled_at', 'due_date'])
         batch_op.create_index(batch_op.f('ix_deal_funding_deadline_at'), ['funding_deadline_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_deal_receivable_id'), ['receivable_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_deal_sme_id'), ['sme_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_deal_status'), ['status'], unique=False)
+        batch_op.create_index('ix_deal_status_due_date', ['status', 'due_date'], unique=False, postgresql_include=['debtor_id', 'currency', 'face_value_minor', 'repaid_minor', 'funded_at', 'settled_at'])
         batch_op.create_index('uq_deal_live_receivable', ['receivable_id'], unique=True, postgresql_where=sa.text("status <> 'cancelled'"), sqlite_where=sa.text("status <> 'cancelled'"))
 
     op.create_table('account',
@@ -344,15 +496,22 @@ def downgrade() -> None:
     op.drop_table('account')
     with op.batch_alter_table('deal', schema=None) as batch_op:
         batch_op.drop_index('uq_deal_live_receivable', postgresql_where=sa.text("status <> 'cancelled'"), sqlite_where=sa.text("status <> 'cancelled'"))
+        batch_op.drop_index('ix_deal_status_due_date', postgresql_include=['debtor_id', 'currency', 'face_value_minor', 'repaid_minor', 'funded_at', 'settled_at'])
         batch_op.drop_index(batch_op.f('ix_deal_status'))
         batch_op.drop_index(batch_op.f('ix_deal_sme_id'))
         batch_op.drop_index(batch_op.f('ix_deal_receivable_id'))
         batch_op.drop_index(batch_op.f('ix_deal_funding_deadline_at'))
+        batch_op.drop_index('ix_deal_funded_at_stats', postgresql_include=['currency', 'debtor_id', 'sme_id', 'status', 'principal_minor', 'face_value_minor', 'repaid_minor', 'discount_rate_ppm', 'settled_at', 'due_date'])
+        batch_op.drop_index('ix_deal_debtor_stats', postgresql_include=['funded_at', 'sme_id', 'status', 'principal_minor', 'face_value_minor', 'repaid_minor', 'settled_at', 'due_date'])
         batch_op.drop_index(batch_op.f('ix_deal_debtor_id'))
         batch_op.drop_index(batch_op.f('ix_deal_created_at'))
         batch_op.drop_index(batch_op.f('ix_deal_bank_id'))
 
     op.drop_table('deal')
+    with op.batch_alter_table('webhook_attempt', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_webhook_attempt_delivery_id'))
+
+    op.drop_table('webhook_attempt')
     with op.batch_alter_table('bid', schema=None) as batch_op:
         batch_op.drop_index('uq_bid_won_listing', postgresql_where=sa.text("status = 'won'"), sqlite_where=sa.text("status = 'won'"))
         batch_op.drop_index('uq_bid_active_bank', postgresql_where=sa.text("status = 'active'"), sqlite_where=sa.text("status = 'active'"))
@@ -361,6 +520,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_bid_bank_id'))
 
     op.drop_table('bid')
+    with op.batch_alter_table('webhook_delivery', schema=None) as batch_op:
+        batch_op.drop_index('ix_webhook_delivery_endpoint_chain')
+        batch_op.drop_index('ix_webhook_delivery_due')
+
+    op.drop_table('webhook_delivery')
     with op.batch_alter_table('refresh_token', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_refresh_token_user_id'))
         batch_op.drop_index(batch_op.f('ix_refresh_token_family_id'))
@@ -375,24 +539,43 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_listing_closes_at'))
 
     op.drop_table('listing')
+    with op.batch_alter_table('webhook_endpoint', schema=None) as batch_op:
+        batch_op.drop_index('ix_webhook_endpoint_status_cursor')
+        batch_op.drop_index(batch_op.f('ix_webhook_endpoint_organization_id'))
+        batch_op.drop_index(batch_op.f('ix_webhook_endpoint_created_at'))
+
+    op.drop_table('webhook_endpoint')
     with op.batch_alter_table('user', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_user_organization_id'))
 
     op.drop_table('user')
+    op.drop_table('stats_debtor')
+    op.drop_table('serious_arrears_member')
     with op.batch_alter_table('receivable', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_receivable_status'))
         batch_op.drop_index(batch_op.f('ix_receivable_seller_id'))
         batch_op.drop_index(batch_op.f('ix_receivable_fingerprint'))
         batch_op.drop_index(batch_op.f('ix_receivable_debtor_id'))
+        batch_op.drop_index('ix_receivable_debtor_confirmation', postgresql_include=['status', 'dispute_reason', 'created_at'])
+        batch_op.drop_index('ix_receivable_created_at_stats', postgresql_include=['currency', 'debtor_id', 'confirmation_seconds', 'status', 'dispute_reason'])
         batch_op.drop_index(batch_op.f('ix_receivable_created_at'))
         batch_op.drop_index(batch_op.f('ix_receivable_confirmation_deadline_at'))
 
     op.drop_table('receivable')
+    with op.batch_alter_table('idempotency_key', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_idempotency_key_created_at'))
+
+    op.drop_table('idempotency_key')
     op.drop_table('event_recipient')
     with op.batch_alter_table('api_client', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_client_organization_id'))
 
     op.drop_table('api_client')
+    op.drop_table('stats_watermark')
+    op.drop_table('stats_sector_day')
+    op.drop_table('stats_receivable_day')
+    op.drop_table('stats_rate_month')
+    op.drop_table('stats_deal_day')
     with op.batch_alter_table('organization', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_organization_kind'))
 

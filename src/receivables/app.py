@@ -6,22 +6,28 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from receivables.auctions.router import router as auctions_router
+from receivables.auth.idempotency import idempotency_gate
 from receivables.auth.router import router as auth_router
 from receivables.config import Settings
 from receivables.deals.router import router as deals_router
 from receivables.events.router import router as events_router
+from receivables.kit import idempotency
 from receivables.kit.clock import Clock, SimulatedClock, SystemClock
 from receivables.kit.db import create_engine, create_sessionmaker
 from receivables.kit.errors import install_error_handlers
 from receivables.kit.limits import BodySizeLimit
+from receivables.kit.transaction import RequestTransaction
 from receivables.ledger.router import router as ledger_router
+from receivables.ops.observability import RequestContext
 from receivables.ops.router import admin as admin_router
 from receivables.ops.router import router as ops_router
 from receivables.organizations.router import router as organizations_router
 from receivables.receivables.router import router as receivables_router
+from receivables.stats.router import router as stats_router
+from receivables.webhooks.router import router as webhooks_router
 
 API_TITLE = "Receivables marketplace"
 API_DESCRIPTION = (
@@ -49,7 +55,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         finally:
             await engine.dispose()
 
-    app = FastAPI(title=API_TITLE, description=API_DESCRIPTION, version="1.0.0", lifespan=lifespan)
+    app = FastAPI(
+        title=API_TITLE,
+        description=API_DESCRIPTION,
+        version="1.0.0",
+        lifespan=lifespan,
+        dependencies=[Depends(idempotency_gate)],
+    )
     app.state.settings = settings
     app.state.clock = clock or _default_clock(settings)
     install_error_handlers(app)
@@ -64,9 +76,27 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         deals_router,
         ledger_router,
         events_router,
+        webhooks_router,
+        stats_router,
     ):
         app.include_router(router)
+    idempotency.install(app)
+    app.add_middleware(RequestTransaction)
+    app.add_middleware(RequestContext)
+    _document_idempotency(app)
     return app
+
+
+def _document_idempotency(app: FastAPI) -> None:
+    """The served document names the Idempotency-Key header on every POST."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            idempotency.document_header(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def openapi_document() -> str:

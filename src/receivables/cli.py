@@ -1,4 +1,5 @@
-"""The `receivables` command: migrate, create-operator, serve, demo, openapi, ledger verify."""
+"""The `receivables` command: migrate, create-operator, serve, worker, demo, openapi,
+ledger verify."""
 
 from __future__ import annotations
 
@@ -55,13 +56,42 @@ async def _verify_ledger(settings: Settings) -> int:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from receivables.ops.observability import logging_config
+
     if args.migrate:
         _migrate(settings)
     uvicorn.run(
         "receivables.app:create_app", factory=True, host=args.host, port=args.port,
         workers=args.workers, proxy_headers=True, timeout_graceful_shutdown=20,
+        log_config=logging_config(),
     )
     return 0
+
+
+def _instant(text: str):
+    """`--now`: an ISO 8601 instant with its time zone."""
+    import datetime as dt
+
+    try:
+        instant = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 instant: {text!r}") from None
+    if instant.tzinfo is None:
+        raise argparse.ArgumentTypeError("the instant must carry a time zone (e.g. +00:00)")
+    return instant
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    import logging
+
+    from receivables.worker import runner
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        return asyncio.run(runner.main(settings, once=args.once, now=args.now))
+    except runner.FrozenNowRefused as exc:
+        print(f"receivables worker: {exc}", file=sys.stderr)
+        return 2
 
 
 def _openapi() -> int:
@@ -83,6 +113,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--migrate", action="store_true", help="apply migrations first")
+    worker = commands.add_parser(
+        "worker", help="apply deadlines: expire, close auctions, cancel unfunded, overdue, default"
+    )
+    worker.add_argument(
+        "--once", action="store_true", help="process what is due, print the counts, exit"
+    )
+    worker.add_argument(
+        "--now", type=_instant, default=None,
+        help="act as if it were this ISO instant (only with RECEIVABLES_SIMULATED_CLOCK=true)",
+    )
     commands.add_parser("demo", help="walk one receivable through its whole life")
     commands.add_parser("openapi", help="print the OpenAPI document")
     ledger = commands.add_parser("ledger", help="ledger checks")
@@ -102,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_create_operator(settings, args.email, args.password))
     if args.command == "serve":
         return _serve(settings, args)
+    if args.command == "worker":
+        return _worker(settings, args)
     if args.command == "demo":
         from receivables.demo import run_demo
 

@@ -54,6 +54,17 @@ class Settings(BaseSettings):
     webhook_allow_insecure: bool = False
     db_pool_size: Annotated[int, Field(ge=1, le=200)] = 16
     request_body_bytes_max: Annotated[int, Field(ge=1024, le=10_000_000)] = 65_536
+    """Larger request bodies answer 413 before the app reads them (kit/limits.py)."""
+    idempotency_ttl_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 24
+    """How long an Idempotency-Key is remembered (Stripe: 24 h)."""
+    refresh_token_seconds: Annotated[int, Field(ge=300, le=366 * 86_400)] = 30 * 86_400
+    """Lifetime of each refresh token; every refresh issues a new one (rotation)."""
+    login_failures_per_account_max: Annotated[int, Field(ge=1, le=1_000)] = 5
+    """Failed logins for one email (or API client) within the window before 429."""
+    login_failures_per_address_max: Annotated[int, Field(ge=1, le=100_000)] = 20
+    """Failed logins from one client address within the window before 429."""
+    login_failure_window_seconds: Annotated[int, Field(ge=1, le=86_400)] = 900
+    """The throttling window, counted from the first failure in it."""
 
     @field_validator("database_url")
     @classmethod

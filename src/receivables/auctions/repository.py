@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import uuid
 
-from sqlalchemy import Select, and_, exists, or_, select, update
+from sqlalchemy import Select, and_, bindparam, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from receivables.auctions.lifecycle import BidStatus, ListingStatus
 from receivables.auctions.models import Bid, Listing
 from receivables.auth.principal import Principal
 from receivables.auth.roles import Role
-from receivables.kit.pagination import PageRequest
-from receivables.organizations.models import Organization
+from receivables.kit.pagination import PageRequest, keyset_page
+from receivables.organizations.models import Organization, OrganizationStatus
 from receivables.receivables.models import Receivable
 
 ListingRow = tuple[Listing, Receivable, str]
@@ -41,6 +43,23 @@ def _visible_listings(principal: Principal, stmt: Select) -> Select:
     return stmt.where(False)
 
 
+@functools.cache
+def _visibility_probe(role: Role) -> Select:
+    """`SELECT listing.id` of the listing `:listing_id` if a caller of `role` from
+    organization `:organization_id` may see it: the rule of `_visible_listings` itself,
+    built once per role with the caller and the listing as parameters (building the
+    statement cost more CPU than running it, on every bid)."""
+    caller = Principal(role=role, organization_id=bindparam("organization_id"))  # type: ignore[arg-type]
+    return _visible_listings(caller, select(Listing.id)).where(Listing.id == bindparam("listing_id"))
+
+
+async def listing_visible(session: AsyncSession, principal: Principal, listing_id: uuid.UUID) -> bool:
+    """Whether `principal` may see the listing, without loading it (the bid paths lock
+    and read it next)."""
+    params = {"listing_id": listing_id, "organization_id": principal.organization_id}
+    return (await session.execute(_visibility_probe(principal.role), params)).first() is not None
+
+
 async def get_visible_listing(
     session: AsyncSession, principal: Principal, listing_id: uuid.UUID
 ) -> ListingRow | None:
@@ -55,26 +74,21 @@ async def list_visible_listings(
     stmt = _visible_listings(principal, _listing_rows())
     if status is not None:
         stmt = stmt.where(Listing.status == status)
-    if page.after is not None:
-        stmt = stmt.where(
-            or_(
-                Listing.created_at > page.after.created_at,
-                and_(Listing.created_at == page.after.created_at, Listing.id > page.after.id),
-            )
-        )
-    stmt = stmt.order_by(Listing.created_at, Listing.id).limit(page.limit + 1)
-    return [(r[0], r[1], r[2]) for r in (await session.execute(stmt)).all()]
+    rows = (await session.execute(keyset_page(stmt, Listing, page))).all()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+_LOCK_LISTING = (
+    select(Listing)
+    .where(Listing.id == bindparam("listing_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
 
 
 async def lock_listing(session: AsyncSession, listing_id: uuid.UUID) -> Listing | None:
     """The listing row lock serializes every bid, revision and award on one auction."""
-    stmt = (
-        select(Listing)
-        .where(Listing.id == listing_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return (await session.execute(_LOCK_LISTING, {"listing_id": listing_id})).scalar_one_or_none()
 
 
 async def lock_bid(session: AsyncSession, bid_id: uuid.UUID) -> Bid | None:
@@ -136,17 +150,47 @@ async def list_visible_bids(
     session: AsyncSession, principal: Principal, listing_id: uuid.UUID, page: PageRequest
 ) -> list[Bid]:
     stmt = _visible_bids(principal).where(Bid.listing_id == listing_id)
-    if page.after is not None:
-        stmt = stmt.where(
-            or_(
-                Bid.created_at > page.after.created_at,
-                and_(Bid.created_at == page.after.created_at, Bid.id > page.after.id),
-            )
-        )
-    stmt = stmt.order_by(Bid.created_at, Bid.id).limit(page.limit + 1)
-    return list((await session.execute(stmt)).scalars())
+    return list((await session.execute(keyset_page(stmt, Bid, page))).scalars())
 
 
 async def bidder_ids(session: AsyncSession, listing_id: uuid.UUID) -> list[uuid.UUID]:
     stmt = select(Bid.bank_id).where(Bid.listing_id == listing_id).distinct()
     return list((await session.execute(stmt)).scalars())
+
+
+async def claim_closing(
+    session: AsyncSession, *, now: dt.datetime, batch_size_max: int
+) -> list[Listing]:
+    """Open listings whose `closes_at` has come, oldest deadline first, locked. On
+    PostgreSQL rows another worker (or a request) holds are skipped, so several workers
+    never close the same auction twice; a skipped row is due again at the next pass."""
+    stmt = (
+        select(Listing)
+        .where(Listing.status == ListingStatus.open, Listing.closes_at <= now)
+        .order_by(Listing.closes_at, Listing.id)
+        .limit(batch_size_max)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def best_active_bid(session: AsyncSession, listing: Listing) -> Bid | None:
+    """The bid an automatic award picks, locked: active, within the reserve and from a
+    bank still active on the platform; the lowest rate, ties to the earliest current
+    rate (`rate_sequence`: price-time priority). None when no bid qualifies."""
+    stmt = (
+        select(Bid)
+        .join(Organization, Organization.id == Bid.bank_id)
+        .where(
+            Bid.listing_id == listing.id,
+            Bid.status == BidStatus.active,
+            Bid.discount_rate_ppm <= listing.max_discount_rate_ppm,
+            Organization.status == OrganizationStatus.active,
+        )
+        .order_by(Bid.discount_rate_ppm, Bid.rate_sequence, Bid.id)
+        .limit(1)
+        .with_for_update(of=Bid)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()

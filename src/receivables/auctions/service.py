@@ -23,7 +23,7 @@ from receivables.auctions.lifecycle import (
 )
 from receivables.auctions.models import Bid, Listing
 from receivables.auctions.schemas import BidCreate, BidRevise, ListingCreate
-from receivables.auth.principal import Principal
+from receivables.auth.principal import SYSTEM, Principal
 from receivables.auth.roles import Role
 from receivables.config import Settings
 from receivables.deals import service as deals
@@ -36,10 +36,16 @@ from receivables.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from receivables.kit.transitions import apply
 from receivables.receivables import repository as receivables_repository
 from receivables.receivables import service as receivables
-from receivables.receivables.lifecycle import ReceivableAction
+from receivables.receivables.lifecycle import (
+    RECEIVABLE_TRANSITIONS,
+    ReceivableAction,
+    ReceivableStatus,
+)
 
 LISTING_DURATION_MAX = dt.timedelta(days=90)
 BIDS_PER_LISTING_MAX = 500
+CLOSING_BATCH_SIZE_MAX = 50
+"""Auctions one worker pass closes at most (each may open a deal); the rest wait."""
 
 
 class AuctionClosed(Conflict):
@@ -116,6 +122,8 @@ async def open_listing(
         raise Forbidden("only the seller may list a receivable")
     receivable = await receivables_repository.get_for_update(session, receivable.id)
     assert receivable is not None
+    # The state answers first (409), the payload after (422), as everywhere else.
+    apply(RECEIVABLE_TRANSITIONS, ReceivableStatus(receivable.status), ReceivableAction.list, actor.role)
     now = clock.now()
     if not now < body.closes_at <= now + LISTING_DURATION_MAX or body.closes_at.date() >= receivable.due_date:
         raise InvalidClosingTime()
@@ -139,9 +147,13 @@ async def open_listing(
     return listing
 
 
-async def _open_listing_for_bids(session: AsyncSession, actor: Principal, listing_id, *, clock) -> Listing:
-    """Visibility first (404), then the row lock, then the auction's clock (409)."""
-    if await repository.get_visible_listing(session, actor, listing_id) is None:
+async def _open_listing_for_bids(
+    session: AsyncSession, actor: Principal, listing_id, *, clock, visible: bool = False
+) -> Listing:
+    """Visibility first (404), then the row lock, then the auction's clock (409).
+    `visible`: the caller already proved it may see the listing (a bank's own bid on it),
+    so the visibility query is skipped."""
+    if not visible and not await repository.listing_visible(session, actor, listing_id):
         raise NotFound("no such listing")
     listing = await repository.lock_listing(session, listing_id)
     assert listing is not None
@@ -166,15 +178,19 @@ async def place_bid(
 ) -> Bid:
     listing = await _open_listing_for_bids(session, actor, listing_id, clock=clock)
     rate_ppm = _checked_rate(listing, body.discount_rate)
-    if await repository.active_bid_of(session, listing.id, actor.organization_id) is not None:
-        raise BidExists()
     if listing.bid_count >= BIDS_PER_LISTING_MAX:
+        if await repository.active_bid_of(session, listing.id, actor.organization_id) is not None:
+            raise BidExists()
         raise TooManyBids()
+    # Below the limit a second active bid of this bank is refused by the unique index
+    # uq_bid_active_bank at the flush (BidExists, the same answer as a lookup first,
+    # without its query on every bid).
     now = clock.now()
     listing.bid_sequence += 1
     listing.bid_count += 1
     listing.updated_at = now
     bid = Bid(
+        id=uuid.uuid4(),  # as the default factory would, minus SQLModel's per-call introspection of it
         listing_id=listing.id, bank_id=actor.organization_id, discount_rate_ppm=rate_ppm,
         rate_sequence=listing.bid_sequence, rate_set_at=now, created_at=now, updated_at=now,
     )
@@ -194,11 +210,19 @@ async def _own_bid(session: AsyncSession, actor: Principal, bid_id: uuid.UUID) -
     return bid
 
 
+def _bid_shows_listing(actor: Principal) -> bool:
+    """After `_own_bid`, a bank holds a bid on the listing, and a bank sees every listing
+    it bid on (`repository._visible_listings`): its visibility needs no second query."""
+    return actor.role == Role.bank
+
+
 async def revise_bid(
     session: AsyncSession, actor: Principal, bid_id: uuid.UUID, body: BidRevise, *, clock: Clock
 ) -> Bid:
     bid = await _own_bid(session, actor, bid_id)
-    listing = await _open_listing_for_bids(session, actor, bid.listing_id, clock=clock)
+    listing = await _open_listing_for_bids(
+        session, actor, bid.listing_id, clock=clock, visible=_bid_shows_listing(actor)
+    )
     bid = await repository.lock_bid(session, bid_id)
     assert bid is not None
     apply(BID_TRANSITIONS, BidStatus(bid.status), BidAction.revise, actor.role)
@@ -218,7 +242,9 @@ async def withdraw_bid(
     session: AsyncSession, actor: Principal, bid_id: uuid.UUID, *, clock: Clock
 ) -> Bid:
     bid = await _own_bid(session, actor, bid_id)
-    listing = await _open_listing_for_bids(session, actor, bid.listing_id, clock=clock)
+    listing = await _open_listing_for_bids(
+        session, actor, bid.listing_id, clock=clock, visible=_bid_shows_listing(actor)
+    )
     bid = await repository.lock_bid(session, bid_id)
     assert bid is not None
     before = bid.status
@@ -243,7 +269,7 @@ async def _close_losers(session, actor, listing: Listing, *, clock, winner_id=No
 
 
 async def _owned_listing(session: AsyncSession, actor: Principal, listing_id: uuid.UUID) -> Listing:
-    if await repository.get_visible_listing(session, actor, listing_id) is None:
+    if not await repository.listing_visible(session, actor, listing_id):
         raise NotFound("no such listing")
     listing = await repository.lock_listing(session, listing_id)
     assert listing is not None
@@ -281,6 +307,9 @@ async def award_bid(
     now = clock.now()
     bid.updated_at = listing.updated_at = now
     listing.awarded_bid_id = bid.id
+    # Write the winner now: `_close_losers` re-reads the active bids afresh (populate_existing)
+    # and would otherwise overwrite the unflushed `won` with the row's `active`.
+    await session.flush()
     await _close_losers(session, actor, listing, clock=clock, winner_id=bid.id)
     await receivables.transition(session, receivable, ReceivableAction.award, actor, clock=clock)
     await _audit_bid(session, actor, bid, listing, clock=clock, action="won", before=before_bid)
@@ -307,6 +336,46 @@ async def cancel_listing(
     return listing
 
 
+# ------------------------------------------------------------------ deadlines
+
+
+async def close_listing(
+    session: AsyncSession, listing: Listing, *, clock: Clock, settings: Settings
+) -> Deal | None:
+    """The automatic close at `closes_at` (the caller holds the listing's row lock and
+    checked it is due): with `auto_award`, the best valid bid wins through the same
+    `award_bid` the seller's award uses; otherwise, or without a valid bid, the listing
+    expires, every active bid is lost and the receivable is `confirmed` again."""
+    if listing.auto_award:
+        best = await repository.best_active_bid(session, listing)
+        if best is not None:
+            return await award_bid(session, SYSTEM, listing, best, clock=clock, settings=settings)
+    before = listing.status
+    listing.status = apply(
+        LISTING_TRANSITIONS, ListingStatus(before), ListingAction.expire, SYSTEM.role
+    )
+    listing.updated_at = clock.now()
+    receivable = await receivables_repository.get_for_update(session, listing.receivable_id)
+    assert receivable is not None
+    await _close_losers(session, SYSTEM, listing, clock=clock)
+    await receivables.transition(session, receivable, ReceivableAction.delist, SYSTEM, clock=clock)
+    await _audit_listing(session, SYSTEM, listing, clock=clock, action="expired", before=before,
+                         data={"closes_at": listing.closes_at.isoformat()})
+    return None
+
+
+async def close_due(
+    session: AsyncSession, *, clock: Clock, settings: Settings,
+    batch_size_max: int = CLOSING_BATCH_SIZE_MAX,
+) -> int:
+    """Close open auctions whose `closes_at` has come; for the worker. Returns how many
+    were closed (awarded or expired)."""
+    due = await repository.claim_closing(session, now=clock.now(), batch_size_max=batch_size_max)
+    for listing in due:
+        await close_listing(session, listing, clock=clock, settings=settings)
+    return len(due)
+
+
 async def get_listing(session: AsyncSession, actor: Principal, listing_id: uuid.UUID):
     row = await repository.get_visible_listing(session, actor, listing_id)
     if row is None:
@@ -326,7 +395,7 @@ async def get_bid(session: AsyncSession, actor: Principal, bid_id: uuid.UUID) ->
 
 
 async def list_bids(session: AsyncSession, actor: Principal, listing_id: uuid.UUID, page) -> list[Bid]:
-    if await repository.get_visible_listing(session, actor, listing_id) is None:
+    if not await repository.listing_visible(session, actor, listing_id):
         raise NotFound("no such listing")
     return await repository.list_visible_bids(session, actor, listing_id, page)
 

@@ -1,28 +1,88 @@
 """Who is calling, and role gates as types: `BankActor`, `SmeActor`, ...
 
-Every request re-reads the user and its organization (one indexed join), so a suspended
-organization's tokens answer 401 at once instead of living until they expire.
+Every request re-reads the caller (a user or an API client) joined with its organization
+in one indexed query, so a suspended organization's, a deactivated user's or a revoked
+client's tokens answer 401 at once instead of living until they expire.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from receivables.auth import tokens
-from receivables.auth.principal import Principal
+from receivables.auth import repository, tokens
+from receivables.auth.principal import Principal, parse_subject
 from receivables.auth.roles import Role
 from receivables.kit.deps import ClockDep, SessionDep, SettingsDep
 from receivables.kit.errors import Forbidden, NotAuthenticated
 from receivables.organizations import repository as organizations
-from receivables.organizations.models import OrganizationStatus
+from receivables.organizations.models import Organization, OrganizationStatus
 
 bearer = HTTPBearer(auto_error=False, description="An access token from POST /auth/token")
 
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+class DurableRefusal(Exception):
+    """Mixin for errors whose writes must survive the refusal: a failed login's throttle
+    counter, a refresh-token family revoked on reuse. Any other error answer rolls the
+    request's transaction back (kit/transaction.py); `AuthSessionDep` commits what was
+    written before one of these was raised, then lets it answer."""
+
+
+async def get_auth_session(session: SessionDep) -> AsyncIterator[AsyncSession]:
+    """The request's own session (one transaction, one connection: on SQLite a second
+    session would wait for the only connection), which commits on a DurableRefusal. The
+    request transaction's rollback that follows the 4xx then finds nothing to undo."""
+    try:
+        yield session
+    except DurableRefusal:
+        await session.commit()
+        raise
+
+
+AuthSessionDep = Annotated[AsyncSession, Depends(get_auth_session, scope="function")]
+
+
+def _unauthenticated(detail: str) -> NotAuthenticated:
+    return NotAuthenticated(detail, headers=CHALLENGE)
+
+
+def _organization_matches(organization: Organization, claims: tokens.AccessClaims) -> bool:
+    return (
+        organization.status == OrganizationStatus.active
+        and organization.id == claims.organization_id
+        and organization.kind == claims.role
+    )
+
+
+async def _principal_for_client(
+    session: AsyncSession, claims: tokens.AccessClaims, client_id: uuid.UUID
+) -> Principal:
+    found = await repository.get_client_with_organization(session, client_id)
+    if found is None:
+        raise _unauthenticated("the token's client no longer exists")
+    client, organization = found
+    if client.revoked_at is not None or not _organization_matches(organization, claims):
+        raise _unauthenticated("the token's client or organization is not active")
+    return Principal(role=Role(claims.role), organization_id=organization.id, client_id=client.id)
+
+
+async def _principal_for_user(
+    session: AsyncSession, claims: tokens.AccessClaims, user_id: uuid.UUID
+) -> Principal:
+    found = await organizations.get_user_with_organization(session, user_id)
+    if found is None:
+        raise _unauthenticated("the token's user no longer exists")
+    user, organization = found
+    if not user.is_active or not _organization_matches(organization, claims):
+        raise _unauthenticated("the token's user or organization is not active")
+    return Principal(role=Role(claims.role), organization_id=organization.id, user_id=user.id)
 
 
 async def get_principal(
@@ -32,26 +92,17 @@ async def get_principal(
     clock: ClockDep,
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise NotAuthenticated("a bearer token is required", headers=CHALLENGE)
+        raise _unauthenticated("a bearer token is required")
     try:
         claims = tokens.decode_access_token(
             credentials.credentials, secret=settings.jwt_secret_bytes, now=clock.now()
         )
-        user_id = uuid.UUID(claims.subject)
+        kind, subject_id = parse_subject(claims.subject)
     except (tokens.InvalidToken, ValueError):
-        raise NotAuthenticated("the token is invalid or expired", headers=CHALLENGE) from None
-    found = await organizations.get_user_with_organization(session, user_id)
-    if found is None:
-        raise NotAuthenticated("the token's user no longer exists", headers=CHALLENGE)
-    user, organization = found
-    if (
-        not user.is_active
-        or organization.status != OrganizationStatus.active
-        or organization.id != claims.organization_id
-        or organization.kind != claims.role
-    ):
-        raise NotAuthenticated("the token's user or organization is not active", headers=CHALLENGE)
-    return Principal(role=Role(claims.role), organization_id=organization.id, user_id=user.id)
+        raise _unauthenticated("the token is invalid or expired") from None
+    if kind == "client":
+        return await _principal_for_client(session, claims, subject_id)
+    return await _principal_for_user(session, claims, subject_id)
 
 
 def require_roles(*roles: Role):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+
 from fastapi import Request
 from fastapi.security import HTTPAuthorizationCredentials
 

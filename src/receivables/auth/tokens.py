@@ -24,6 +24,7 @@ elsewhere.
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import math
@@ -132,6 +133,24 @@ def _parses_as_key_material(raw: bytes) -> bool:
     return False
 
 
+def _base64_of_key_material(raw: bytes) -> bool:
+    """True when ``raw`` is base64 (standard or URL-safe, whitespace ignored) of bytes that
+    are a key, a certificate, or an OpenSSH key blob."""
+    compact = b"".join(raw.split())
+    for altchars in (None, b"-_"):
+        try:
+            decoded = base64.b64decode(compact, altchars=altchars, validate=True)
+        except ValueError:  # binascii.Error is a ValueError
+            continue
+        if len(decoded) < SECRET_BYTES_MIN:
+            continue
+        if any(marker in decoded for marker in (_PEM_MARKER, *_SSH_MARKERS)):
+            return True
+        if _parses_as_key_material(decoded):
+            return True
+    return False
+
+
 def _parses_as_json_structure(raw: bytes) -> bool:
     """True for a JSON object or array: a JWK or JWK set pasted where a secret belongs."""
     try:
@@ -148,10 +167,16 @@ def check_secret(raw: str | bytes) -> bytes:
     (RFC 7518 §3.2; CVE-2026-120459); anything that is or contains a PEM block, an OpenSSH
     key line, or that ``cryptography`` parses as a DER/PEM/SSH public or private key or an
     X.509 certificate (CVE-2024-33663, CVE-2026-85394: a public key used as the HMAC secret
-    lets anyone holding the public key forge tokens); and JSON objects/arrays (a JWK).
+    lets anyone holding the public key forge tokens), also when it is the base64 body of
+    such a key pasted without its PEM armour (the attacker has the public key, so has
+    those characters too); and JSON objects/arrays (a JWK).
+
+    A ``str`` is encoded with ``surrogateescape``: that is how Python hands over an
+    environment variable holding raw (non-UTF-8) bytes, such as a DER key, so the check
+    sees, and the signer uses, the very bytes the operator configured.
     """
     if isinstance(raw, str):
-        raw = raw.encode("utf-8")
+        raw = raw.encode("utf-8", "surrogateescape")
     elif isinstance(raw, (bytearray, memoryview)):
         raw = bytes(raw)
     if not isinstance(raw, bytes):
@@ -164,6 +189,8 @@ def check_secret(raw: str | bytes) -> bytes:
         raise InsecureSecret("JWT secret looks like an OpenSSH key")
     if _parses_as_key_material(raw):
         raise InsecureSecret("JWT secret parses as an asymmetric key or certificate")
+    if _base64_of_key_material(raw):
+        raise InsecureSecret("JWT secret is the base64 text of a key or certificate")
     if _parses_as_json_structure(raw):
         raise InsecureSecret("JWT secret looks like a JSON Web Key")
     return raw

@@ -23,6 +23,36 @@ class Deal(SQLModel, table=True):
             postgresql_where=text("status <> 'cancelled'"),
             sqlite_where=text("status <> 'cancelled'"),
         ),
+        # Statistics (stats/queries.py) read deals through these alone on PostgreSQL
+        # (index-only scans; SQLite ignores INCLUDE): by funding instant (a day's or a
+        # month's figures, a range), by debtor (its whole record), and by status and due
+        # date (arrears, deals past due; also the worker's overdue and default sweeps).
+        # Measured in bench/README.md.
+        Index(
+            "ix_deal_funded_at_stats",
+            "funded_at",
+            postgresql_include=[
+                "currency", "debtor_id", "sme_id", "status", "principal_minor", "face_value_minor",
+                "repaid_minor", "discount_rate_ppm", "settled_at", "due_date",
+            ],
+        ),
+        Index(
+            "ix_deal_debtor_stats",
+            "debtor_id",
+            "currency",
+            postgresql_include=[
+                "funded_at", "sme_id", "status", "principal_minor", "face_value_minor",
+                "repaid_minor", "settled_at", "due_date",
+            ],
+        ),
+        Index(
+            "ix_deal_status_due_date",
+            "status",
+            "due_date",
+            postgresql_include=[
+                "debtor_id", "currency", "face_value_minor", "repaid_minor", "funded_at", "settled_at",
+            ],
+        ),
         CheckConstraint("repaid_minor <= face_value_minor", name="repaid_within_face_value"),
         CheckConstraint("bank_received_minor <= principal_minor", name="bank_within_principal"),
     )

@@ -13,7 +13,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from receivables.auctions.models import Bid, Listing
-from receivables.auth.principal import Principal
+from receivables.auth.principal import SYSTEM, Principal
 from receivables.auth.roles import Role
 from receivables.config import Settings
 from receivables.deals import repository
@@ -33,6 +33,9 @@ from receivables.receivables import repository as receivables_repository
 from receivables.receivables import service as receivables
 from receivables.receivables.lifecycle import ReceivableAction
 from receivables.receivables.models import Receivable
+
+DEADLINE_BATCH_SIZE_MAX = 100
+"""Deals one worker pass moves at most, per deadline; the rest wait for the next pass."""
 
 
 class FundingAmountMismatch(Unprocessable):
@@ -199,3 +202,76 @@ async def ledger_entries(session: AsyncSession, actor: Principal, deal_id: uuid.
     if actor.role == Role.core:
         raise Forbidden("the debtor does not see the deal's ledger")
     return await ledger.deal_entries(session, deal.id)
+
+
+# ------------------------------------------------------------------ deadlines
+
+
+async def cancel_unfunded(
+    session: AsyncSession, *, clock: Clock, batch_size_max: int = DEADLINE_BATCH_SIZE_MAX
+) -> int:
+    """The bank missed the funding deadline: the deal is cancelled (the miss shows in the
+    bank's record, `repository.missed_fundings`) and the receivable is `confirmed` and
+    listable again. No money moved, so no ledger entry. For the worker."""
+    due = await repository.claim_unfunded(session, now=clock.now(), batch_size_max=batch_size_max)
+    for deal in due:
+        before = deal.status
+        deal.status = apply(
+            DEAL_TRANSITIONS, DealStatus(before), DealAction.expire_funding, SYSTEM.role
+        )
+        deal.updated_at = clock.now()
+        receivable = await _locked_receivable(session, deal)
+        await receivables.transition(
+            session, receivable, ReceivableAction.unaward, SYSTEM, clock=clock,
+            data={"deal_id": str(deal.id), "bank_id": str(deal.bank_id)},
+        )
+        await _audit(session, SYSTEM, deal, clock=clock, action="cancelled", before=before,
+                     data={"funding_deadline_at": deal.funding_deadline_at.isoformat(),
+                           "bank_id": str(deal.bank_id)})
+    return len(due)
+
+
+async def _mark(
+    session: AsyncSession, deal: Deal, *, clock: Clock, action: DealAction,
+    mirror: ReceivableAction, event: str,
+) -> None:
+    """One overdue/default step: the deal moves by `action`, its receivable mirrors it."""
+    before = deal.status
+    deal.status = apply(DEAL_TRANSITIONS, DealStatus(before), action, SYSTEM.role)
+    deal.updated_at = clock.now()
+    owed = money.format_amount(money.remaining_due(deal.face_value_minor, deal.repaid_minor))
+    receivable = await _locked_receivable(session, deal)
+    await receivables.transition(session, receivable, mirror, SYSTEM, clock=clock,
+                                 data={"deal_id": str(deal.id)})
+    await _audit(session, SYSTEM, deal, clock=clock, action=event, before=before,
+                 data={"due_date": deal.due_date.isoformat(), "amount_due": owed})
+
+
+async def mark_overdue(
+    session: AsyncSession, *, clock: Clock, batch_size_max: int = DEADLINE_BATCH_SIZE_MAX
+) -> int:
+    """Disbursed deals past their due date (today is later) with money owed become
+    `overdue`, their receivables too. For the worker."""
+    due = await repository.claim_overdue(
+        session, today=clock.today(), batch_size_max=batch_size_max
+    )
+    for deal in due:
+        await _mark(session, deal, clock=clock, action=DealAction.mark_overdue,
+                    mirror=ReceivableAction.mark_overdue, event="overdue")
+    return len(due)
+
+
+async def mark_defaulted(
+    session: AsyncSession, *, clock: Clock, grace_days: int,
+    batch_size_max: int = DEADLINE_BATCH_SIZE_MAX,
+) -> int:
+    """Overdue deals still owing once `grace_days` have passed after the due date (today
+    is later than due date + grace) become `defaulted`, their receivables too."""
+    last_due_date = clock.today() - dt.timedelta(days=grace_days + 1)
+    due = await repository.claim_defaulting(
+        session, last_due_date=last_due_date, batch_size_max=batch_size_max
+    )
+    for deal in due:
+        await _mark(session, deal, clock=clock, action=DealAction.mark_defaulted,
+                    mirror=ReceivableAction.mark_defaulted, event="defaulted")
+    return len(due)

@@ -13,9 +13,28 @@ GENESIS_HASH = "0" * 64
 
 def canonical(record: AuditRecord) -> bytes:
     """Every field that matters, in a fixed order and format: what the hash covers."""
+    return _canonical(record, record.chain_index)
+
+
+_INDEX_SLOT = b'"chain_index":0,"data":'
+"""Where the index sits in `canonical` with index 0: keys are sorted, and `data`, the only
+free-form value, comes after it, so this is the first (top-level) occurrence."""
+
+
+def canonical_parts(record: AuditRecord) -> tuple[bytes, bytes]:
+    """`canonical(record)` around its chain index, before the index is known: for the
+    index `i` it gets, canonical(record) == before + str(i).encode() + after. Lets the
+    database compute a link while it holds the chain head (events/repository.py)."""
+    text = _canonical(record, 0)
+    at = text.index(_INDEX_SLOT)
+    split = at + len(b'"chain_index":')
+    return text[:split], text[split + 1:]
+
+
+def _canonical(record: AuditRecord, chain_index: int | None) -> bytes:
     body = {
         "id": str(record.id),
-        "chain_index": record.chain_index,
+        "chain_index": chain_index,
         "occurred_at": record.occurred_at.isoformat(),
         "actor_role": record.actor_role,
         "actor_organization_id": _text(record.actor_organization_id),
@@ -40,13 +59,18 @@ def link_hash(prev_hash: str, record: AuditRecord) -> str:
     return hashlib.sha256(prev_hash.encode() + b"\n" + canonical(record)).hexdigest()
 
 
-def seal(records: Iterable[AuditRecord], *, last_index: int, last_hash: str) -> tuple[int, str]:
-    """Give each record the next index and its link; returns the new head."""
+def seal(
+    records: Iterable[AuditRecord], *, last_index: int, last_hash: str, assign=setattr
+) -> tuple[int, str]:
+    """Give each record the next index and its link; returns the new head. `assign`
+    sets each field (the commit hook passes `set_committed_value`: it writes the fields
+    itself, so the ORM must not see them as changes to flush)."""
     for record in records:
         last_index += 1
-        record.chain_index = last_index
-        record.prev_hash = last_hash
-        record.hash = last_hash = link_hash(last_hash, record)
+        assign(record, "chain_index", last_index)
+        assign(record, "prev_hash", last_hash)
+        last_hash = link_hash(last_hash, record)
+        assign(record, "hash", last_hash)
     return last_index, last_hash
 
 

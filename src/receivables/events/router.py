@@ -20,7 +20,12 @@ from receivables.events.schemas import (
 )
 from receivables.kit.deps import SessionDep
 from receivables.kit.errors import Forbidden, problem_responses
-from receivables.kit.pagination import CURSOR_CHARS_MAX, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, InvalidCursor
+from receivables.kit.pagination import (
+    CURSOR_CHARS_MAX,
+    PAGE_LIMIT_DEFAULT,
+    PAGE_LIMIT_MAX,
+    InvalidCursor,
+)
 
 router = APIRouter(tags=["events"])
 

@@ -122,8 +122,23 @@ async def _on_validation_error(_request: Request, exc: Exception) -> JSONRespons
     )
 
 
+async def _on_unreadable_body(exc: StarletteHTTPException) -> JSONResponse:
+    """FastAPI and Starlette answer 400 when a body cannot be read at all: JSON that is
+    not UTF-8, a malformed multipart body, a form with more fields or files than the
+    parser allows. To a client that is one more invalid payload, so it gets the
+    contract's 422 `validation_error` naming the body, which every operation with a body
+    documents (a bare 400 is documented nowhere)."""
+    detail = str(exc.detail)
+    errors = [{"field": "body", "message": detail}]
+    return problem_response(
+        422, "validation_error", "The request has invalid fields", f"body: {detail}", errors=errors
+    )
+
+
 async def _on_http_exception(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        return await _on_unreadable_body(exc)
     codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
     code = codes.get(exc.status_code, f"http_{exc.status_code}")
     return problem_response(

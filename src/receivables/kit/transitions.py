@@ -15,7 +15,6 @@ from typing import Generic, TypeAlias, TypeVar
 from receivables.auth.roles import Role
 from receivables.kit.errors import Forbidden, IllegalTransition
 
-
 S = TypeVar("S", bound=StrEnum)
 A = TypeVar("A", bound=StrEnum)
 

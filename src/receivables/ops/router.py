@@ -1,17 +1,23 @@
-"""/healthz, /readyz and the simulated clock (only when enabled; never in the OpenAPI)."""
+"""/healthz, /readyz, and the simulated clock with the worker's tick (only when enabled;
+never in the OpenAPI)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from pydantic import BaseModel
 from sqlalchemy import text
 
 from receivables import migrate
 from receivables.auth.dependencies import OperatorActor
+from receivables.deals.lifecycle import DealStatus
 from receivables.kit.clock import SimulatedClock
-from receivables.kit.deps import ClockDep, SettingsDep
+from receivables.kit.deps import ClockDep, SessionDep, SettingsDep
 from receivables.kit.errors import NotFound, Unprocessable
+from receivables.ops import repository
 from receivables.ops.schemas import ClockChange, ClockRead, Health, Readiness
+from receivables.worker import runner
 
 router = APIRouter(tags=["operations"])
 
@@ -63,3 +69,42 @@ async def move_clock(body: ClockChange, actor: OperatorActor, clock: ClockDep) -
     except ValueError as exc:
         raise Unprocessable(str(exc)) from None
     return ClockRead(now=now)
+
+
+class TickRead(BaseModel):
+    processed: dict[str, int]
+    """Objects each job moved: `receivables_expired`, `auctions_closed`, ..."""
+    failed: list[str]
+    """Jobs whose batch was rolled back (logged); their objects are still due."""
+
+
+@admin.post("/tick", response_model=TickRead)
+async def tick(
+    request: Request, actor: OperatorActor, session: SessionDep, clock: ClockDep,
+    settings: SettingsDep,
+) -> TickRead:
+    """Run the worker's due jobs once, at the simulated clock's time, each batch in its
+    own transaction exactly as `receivables worker --once` does."""
+    # The request's own transaction only authenticated the caller. End it first: on
+    # SQLite it holds the single pooled connection and the write lock the jobs need.
+    await session.commit()
+    report = await runner.run_due(request.app.state.sessionmaker, clock=clock, settings=settings)
+    return TickRead(processed=report.processed, failed=report.failed)
+
+
+OPEN_LISTINGS = Gauge("receivables_open_listings", "Listings open for bids")
+DEALS = Gauge("receivables_deals", "Deals by status", ["status"])
+OVERDUE = Gauge("receivables_overdue_amount", "Owed on overdue or defaulted deals", ["currency"])
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+async def metrics(session: SessionDep) -> PlainTextResponse:
+    """Prometheus text format: request counts and latency histograms by route and status,
+    and business gauges read from the database at scrape time."""
+    OPEN_LISTINGS.set(await repository.open_listings(session))
+    counts = await repository.deals_by_status(session)
+    for status in DealStatus:
+        DEALS.labels(status.value).set(counts.get(status.value, 0))
+    for currency, owed_minor in (await repository.overdue_minor_by_currency(session)).items():
+        OVERDUE.labels(currency).set(owed_minor / 100)
+    return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -5,9 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
+from receivables.auth import clients
 from receivables.auth.dependencies import Actor, OperatorActor
+from receivables.auth.schemas import (
+    ApiClientCreate,
+    ApiClientCreated,
+    ApiClientRead,
+    api_client_created,
+)
 from receivables.kit.deps import ClockDep, SessionDep
 from receivables.kit.errors import Forbidden, IllegalTransition, NotFound, problem_responses
 from receivables.kit.pagination import Page, PageParams, next_cursor
@@ -85,3 +92,58 @@ async def create_user(
 ):
     """Create a user of the organization; it logs in with its email and password."""
     return await service.create_user(session, actor, organization_id, body, clock=clock)
+
+
+@router.post(
+    "/{organization_id}/api-clients",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApiClientCreated,
+    responses=problem_responses(Forbidden, NotFound),
+)
+async def create_api_client(
+    organization_id: uuid.UUID,
+    actor: Actor,
+    session: SessionDep,
+    clock: ClockDep,
+    body: ApiClientCreate | None = None,
+):
+    """Create OAuth2 client credentials for the organization (the organization's own
+    users, or the operator). The `client_secret` is shown in this answer only; the
+    client gets tokens with `grant_type=client_credentials` at POST /auth/token."""
+    client, secret = await clients.create(
+        session, actor, organization_id, body or ApiClientCreate(), clock=clock
+    )
+    return api_client_created(client, secret)
+
+
+@router.get(
+    "/{organization_id}/api-clients",
+    response_model=Page[ApiClientRead],
+    responses=problem_responses(NotFound),
+)
+async def list_api_clients(
+    organization_id: uuid.UUID, actor: Actor, session: SessionDep, page: PageParams
+):
+    """The organization's API clients, revoked ones included, oldest first; never their
+    secrets. For the organization itself, the operator and the regulator."""
+    rows = await clients.list_page(session, actor, organization_id, page)
+    return Page(items=rows[: page.limit], next_cursor=next_cursor(rows, page.limit))
+
+
+@router.delete(
+    "/{organization_id}/api-clients/{client_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(Forbidden, NotFound),
+)
+async def revoke_api_client(
+    organization_id: uuid.UUID,
+    client_id: uuid.UUID,
+    actor: Actor,
+    session: SessionDep,
+    clock: ClockDep,
+) -> Response:
+    """Revoke an API client: it gets no new tokens and the tokens it holds answer 401
+    from now on. Revoking a revoked client is a no-op."""
+    await clients.revoke(session, actor, organization_id, client_id, clock=clock)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -12,7 +12,6 @@ from receivables.auth.passwords import PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN
 from receivables.organizations.credit_code import is_valid_credit_code, normalize_credit_code
 from receivables.organizations.models import OrganizationSize, OrganizationStatus, Sector
 
-
 OrganizationKind = Literal["sme", "core", "bank", "regulator", "operator"]
 
 

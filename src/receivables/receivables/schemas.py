@@ -56,7 +56,9 @@ def _format_minor(value: Any) -> Any:
 
 PositiveAmount = Annotated[
     str,
-    Field(examples=["1000000.00"], description="Decimal string, at most two places, > 0"),
+    Field(
+        max_length=24, examples=["1000000.00"], description="Decimal string, at most two places, > 0"
+    ),
     AfterValidator(_positive_amount),
 ]
 InvoiceNumber = Annotated[
@@ -68,7 +70,7 @@ Description = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=DESCRIPTION_CHARS_MAX)
 ]
 CurrencyCode = Annotated[
-    str, StringConstraints(pattern=r"^[A-Z]{3}$"), Field(description="ISO 4217 code")
+    str, StringConstraints(pattern=r"^[A-Z]{3}$", max_length=3), Field(description="ISO 4217 code")
 ]
 AmountText = Annotated[str, BeforeValidator(_format_minor)]
 
