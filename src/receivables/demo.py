@@ -15,9 +15,11 @@ from sqlalchemy import func, select
 
 from receivables.app import create_app
 from receivables.config import Settings
+from receivables.kit.clock import SimulatedClock
 from receivables.organizations.credit_code import make_credit_code
 from receivables.organizations.models import Organization
 from receivables.organizations.service import bootstrap_operator
+from receivables.worker import runner
 
 DEMO_PASSWORD = "demo-password-" + "0" * 4
 OPERATOR_EMAIL = "operator@demo.example"
@@ -97,6 +99,37 @@ async def _walk(http: httpx.AsyncClient, parties: dict[str, tuple[str, dict]], t
     return {"sme": sme, "core": core, "bank1": bank1, "bank2": bank2}
 
 
+async def _auction_closes_itself(http: httpx.AsyncClient, parties: dict, app) -> None:
+    """A second receivable, listed with auto_award: nobody awards it; when the clock
+    passes closes_at the worker's job awards the lowest rate by itself."""
+    sme, core = parties["sme@demo.example"], parties["core@demo.example"]
+    bank1, bank2 = parties["bank1@demo.example"], parties["bank2@demo.example"]
+    today = app.state.clock.today()
+    receivable = await _ok(await http.post("/receivables", headers=sme[1], json={
+        "debtor_id": core[0], "invoice_number": f"INV-{secrets.token_hex(3).upper()}",
+        "face_value": "500000.00", "issue_date": today.isoformat(),
+        "due_date": (today + dt.timedelta(days=60)).isoformat(),
+    }))
+    await _ok(await http.post(f"/receivables/{receivable['id']}/confirm", headers=core[1], json={}))
+    closes_at = app.state.clock.now() + dt.timedelta(hours=1)
+    listing = await _ok(await http.post("/listings", headers=sme[1], json={
+        "receivable_id": receivable["id"], "max_discount_rate": "0.0600",
+        "closes_at": closes_at.isoformat(), "auto_award": True,
+    }))
+    for bank, rate in ((bank1, "0.0480"), (bank2, "0.0510")):
+        await _ok(await http.post(f"/listings/{listing['id']}/bids", headers=bank[1], json={"discount_rate": rate}))
+    _step("a second listing with auto_award, two bids, closing in one hour", listing, "id", "closes_at")
+    app.state.clock.advance(3600)
+    report = await runner.run_due(app.state.sessionmaker, clock=app.state.clock, settings=app.state.settings)
+    seller = await _login(http, "sme@demo.example")  # an hour later: a fresh token
+    closed = await _ok(await http.get(f"/listings/{listing['id']}", headers=seller))
+    deals = await _ok(await http.get("/deals", params={"status": "awaiting_funding"}, headers=seller))
+    _step("one hour later the worker closed it by itself", {
+        "status": closed["status"], "auctions_closed": report.processed.get("auctions_closed"),
+        "winning_rate": deals["items"][0]["discount_rate"] if deals["items"] else None,
+    }, "status", "auctions_closed", "winning_rate")
+
+
 async def _report(http: httpx.AsyncClient, parties: dict, operator: dict[str, str]) -> None:
     for label, (_, headers) in parties.items():
         account = await _ok(await http.get("/accounts/me", headers=headers))
@@ -107,8 +140,9 @@ async def _report(http: httpx.AsyncClient, parties: dict, operator: dict[str, st
 
 
 async def run_demo(settings: Settings) -> int:
-    """Walk the life on the configured database, which must be migrated and empty."""
-    app = create_app(settings)
+    """Walk the life on the configured database, which must be migrated and empty. The
+    demo's own clock starts now and moves only when the demo moves it."""
+    app = create_app(settings, clock=SimulatedClock())
     async with app.router.lifespan_context(app):
         async with app.state.sessionmaker.begin() as session:
             if (await session.execute(select(func.count()).select_from(Organization))).scalar_one():
@@ -122,5 +156,6 @@ async def run_demo(settings: Settings) -> int:
             walked = await _walk(http, parties, app.state.clock.today())
             _step("settled: where the money went")
             await _report(http, walked, operator)
+            await _auction_closes_itself(http, parties, app)
     print(f"\nusers log in with password {DEMO_PASSWORD!r}; operator {OPERATOR_EMAIL}")
     return 0
