@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from receivables.app import create_app
 from receivables.config import Settings, async_database_url
 from receivables.kit.clock import SimulatedClock
+from receivables.ledger.verify import verify as verify_ledger
 from tests.fixtures.databases import postgres_database, sqlite_template, truncate_statement
 from tests.fixtures.world import World, build_world
 
@@ -85,10 +86,16 @@ def clock() -> SimulatedClock:
 
 
 @pytest.fixture
-async def app(settings: Settings, clock: SimulatedClock):
+async def app(settings: Settings, clock: SimulatedClock, request: pytest.FixtureRequest):
+    """The real application; after the test, the ledger must still verify (every test
+    is also a conservation check) unless the test corrupts it on purpose."""
     application = create_app(settings, clock=clock)
     async with application.router.lifespan_context(application):
         yield application
+        if request.node.get_closest_marker("corrupts_ledger") is None:
+            async with application.state.sessionmaker() as session:
+                report = await verify_ledger(session)
+            assert report.balanced, f"ledger unbalanced after the test: {report.mismatches}"
 
 
 @pytest.fixture

@@ -229,6 +229,7 @@ class TestPostRefuses:
 # --------------------------------------------------------------------------- verify
 
 
+@pytest.mark.corrupts_ledger
 class TestVerify:
     async def test_an_empty_ledger_is_balanced(self, sessionmaker):
         async with sessionmaker() as session:
