@@ -78,7 +78,8 @@ class TooManyBids(Conflict):
 
 async def _audit_listing(session, actor, listing, *, clock, action, before, data=None) -> None:
     """A new listing reaches every bank; its outcome, the seller and the banks that bid."""
-    bidders = await repository.bidder_ids(session, listing.id)
+    # A listing opened in this very transaction has no bids yet: no query for them.
+    bidders = [] if action == "opened" else await repository.bidder_ids(session, listing.id)
     await audit.record(
         session, actor, clock=clock, action=f"listing.{action}", object_type="listing",
         object_id=listing.id, from_state=before, to_state=listing.status, data=data,
