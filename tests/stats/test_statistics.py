@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from receivables.events.models import AuditRecord
-from tests.stats.support import FINAL, Market, as_cell, build_market, get, get_csv
+from tests.stats.support import Market, as_cell, build_market, get, get_csv
 
 
 @pytest.fixture
@@ -229,7 +229,8 @@ class TestArrears:
         assert body["thresholds"] == {"amount": "1000000.00", "days": 90}
         assert body["group_by"] == "debtor" and body["next_cursor"] is None
         core, gov, soe = body["items"]
-        listed_at = FINAL.isoformat().replace("+00:00", "Z")
+        # Listed by the worker's serious-arrears job at the tick that made it overdue.
+        listed_at = "2026-04-02T10:00:00Z"
         assert core == {
             "debtor_id": str(world.core.organization_id), "name": "Great Motors",
             "sector": "private", "overdue_count": 1, "overdue_amount": "1000000.00",

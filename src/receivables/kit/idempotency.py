@@ -108,6 +108,16 @@ def request_hash(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
 
 
+async def _body_bytes(request: Request) -> bytes:
+    """The raw body; a form body was already streamed into FastAPI's parsed (and cached)
+    form, so its fields stand in for the bytes."""
+    try:
+        return await request.body()
+    except RuntimeError:
+        form = await request.form()
+        return json.dumps(sorted(form.multi_items()), default=str).encode()
+
+
 def _valid_key(key: str) -> bool:
     return 0 < len(key) <= KEY_CHARS_MAX and all(33 <= ord(c) <= 126 for c in key)
 
@@ -132,7 +142,7 @@ async def claim_key(
         return None
     if not _valid_key(key):
         raise InvalidIdempotencyKey()
-    digest = request_hash(request.method, request.url.path, await request.body())
+    digest = request_hash(request.method, request.url.path, await _body_bytes(request))
     if not await _hold_key_lock(session, organization_id, key):
         raise IdempotencyKeyInFlight()
     stmt = select(IdempotencyRecord).where(
