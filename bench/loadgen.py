@@ -112,7 +112,8 @@ class Driver:
         turn: one request per bank at a time, so each bank's last acknowledged rate is
         what the database must hold afterwards."""
         listing = self.spec["listing"]
-        mine = [b for i, b in enumerate(self.spec["banks"]) if i % self.connections == task]
+        shard = self.spec["banks"][self.spec.get("shard", 0)::self.spec.get("shards", 1)]
+        mine = [b for i, b in enumerate(shard) if i % self.connections == task]
         for bank in mine:
             rate = f"0.0{self.rng.randrange(300, 790)}"
             answer = await self.call(client, "place", "POST", f"/listings/{listing}/bids",
@@ -134,7 +135,7 @@ class Driver:
     async def market(self, client: httpx.AsyncClient, task: int) -> None:
         """Banks browse the open market page after page, from the first again at the end."""
         banks, limit = self.spec["banks"], self.spec.get("limit", 50)
-        bank, cursor = banks[task % len(banks)], None
+        bank, cursor = banks[(task + self.offset) % len(banks)], None
         while not self.stop:
             path = f"/listings?status=open&limit={limit}" + (f"&cursor={cursor}" if cursor else "")
             page = await self.call(client, "page", "GET", path, bank["token"])
@@ -148,6 +149,7 @@ class Driver:
         due = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 90 * 86400))
         issued = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 10 * 86400))
         closes = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() + 6 * 3600))
+        task += self.offset
         for serial in itertools.count():
             if self.stop:
                 return
@@ -196,11 +198,14 @@ class Driver:
     async def run(self) -> dict[str, Any]:
         spec = self.spec
         self.connections = spec["connections"]
+        shard, shards = spec.get("shard", 0), spec.get("shards", 1)
+        self.offset = shard * self.connections
+        self.rng = random.Random(spec.get("seed", 1) * 1000 + shard)
         kind = spec["scenario"]
         if kind == "bids":
             pairs = list(range(len(spec["banks"]) * len(spec["listings"])))
             random.Random(spec.get("seed", 1)).shuffle(pairs)
-            self.pairs = iter(pairs)
+            self.pairs = iter(pairs[shard::shards])
         self.hot_bids: dict[str, str] = {}
         self.hot_rates: dict[str, str] = {}
         self.settled_measured = self.settled_total = 0
@@ -234,6 +239,7 @@ class Driver:
             "requests": len(every), "errors": sum(rec.errors.values()), "error_kinds": dict(rec.errors),
             "error_samples": rec.error_samples, "acked": dict(rec.acked), "done_early": done_early,
             "crashed": crashed, **stats(every, wall), "steps": steps,
+            "latencies_ms": {step: [round(x * 1000, 3) for x in values] for step, values in rec.latencies.items()},
         }
         if self.spec["scenario"] == "hot":
             out["hot_bids"], out["hot_rates"] = self.hot_bids, self.hot_rates

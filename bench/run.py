@@ -482,10 +482,10 @@ class LockSampler:
 
 async def run_loadgen(spec: dict[str, Any], meter: CpuMeter, log_dir: Path, db: Database,
                       profile: tuple[Path, int] | None = None) -> dict[str, Any]:
-    """One scenario in its own generator process; with `profile` (directory, pid), py-spy
-    samples that server (all its workers) for the whole run, as collapsed stacks."""
-    spec_path = log_dir / f"spec-{spec['label']}.json"
-    spec_path.write_text(json.dumps(spec))
+    """One scenario from `spec["generators"]` generator processes sharing its connections
+    (each its own shard of the work); with `profile` (directory, pid), py-spy samples that
+    server (all its workers) for the whole run, as collapsed stacks."""
+    shards = spec.get("generators", 1)
     spy = None
     if profile is not None:
         directory, pid = profile
@@ -495,34 +495,84 @@ async def run_loadgen(spec: dict[str, Any], meter: CpuMeter, log_dir: Path, db: 
              "--format", "raw", "--rate", "250", "--nonblocking", "--duration",
              str(int(spec["seconds"] + spec["warmup"]) + 1), "-o", str(directory / f"{spec['label']}.txt")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    paths = []
+    for shard in range(shards):
+        connections = spec["connections"] // shards + (shard < spec["connections"] % shards)
+        path = log_dir / f"spec-{spec['label']}-{shard}.json"
+        path.write_text(json.dumps({**spec, "shard": shard, "shards": shards, "connections": connections}))
+        paths.append(path)
     sampler = LockSampler(db)
     before = meter.snapshot()
     load_before = loadavg()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, str(BENCH / "loadgen.py"), str(spec_path),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    processes = [await asyncio.create_subprocess_exec(
+        sys.executable, str(BENCH / "loadgen.py"), str(path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE) for path in paths]
     sampling = asyncio.create_task(sampler.run())
-    stdout, stderr = await asyncio.wait_for(process.communicate(), spec["seconds"] + spec["warmup"] + 600)
+    outputs = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in processes)),
+                                     spec["seconds"] + spec["warmup"] + 600)
     sampler.stop()
     await sampling
     after = meter.snapshot()
     if spy is not None:
         spy.wait(60)
-    if process.returncode != 0:
-        raise RuntimeError(f"loadgen {spec['label']} failed:\n{stderr.decode()[-3000:]}")
-    result = json.loads(stdout)
+    for process, (_, stderr) in zip(processes, outputs):
+        if process.returncode != 0:
+            raise RuntimeError(f"loadgen {spec['label']} failed:\n{stderr.decode()[-3000:]}")
+    result = merge([json.loads(stdout) for stdout, _ in outputs])
+    result["generators"] = shards
     result["locks"] = sampler.summary()
     wall = after["wall"] - before["wall"]
     result["cpu_cores"] = CpuMeter.delta(before, after, result["loadgen_cpu_seconds"] / result["seconds"])
-    result["cpu_cores"]["loadgen"] = result["loadgen_cpu_seconds"] / result["seconds"]
     result["loadavg"] = f"{load_before} → {loadavg()}"
     result["label"] = spec["label"]
     result["window_seconds"] = wall
     return result
 
 
+def _stats_ms(ordered: list[float], wall: float) -> dict[str, float]:
+    def pct(p: float) -> float:
+        return ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else float("nan")
+
+    return {"rps": len(ordered) / wall if wall else 0.0, "p50_ms": pct(0.50), "p99_ms": pct(0.99),
+            "p999_ms": pct(0.999), "count": len(ordered)}
+
+
+def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from the generator processes' (same window, disjoint work)."""
+    wall = max(p["seconds"] for p in parts)
+    latencies: dict[str, list[float]] = {}
+    for part in parts:
+        for step, values in part["latencies_ms"].items():
+            latencies.setdefault(step, []).extend(values)
+    every = sorted(x for values in latencies.values() for x in values)
+    out: dict[str, Any] = {
+        "scenario": parts[0]["scenario"], "seconds": wall,
+        "loadgen_cpu_seconds": sum(p["loadgen_cpu_seconds"] for p in parts),
+        "requests": len(every), "errors": sum(p["errors"] for p in parts),
+        "error_kinds": {}, "error_samples": [s for p in parts for s in p["error_samples"]][:5],
+        "acked": {}, "done_early": any(p["done_early"] for p in parts),
+        "crashed": [c for p in parts for c in p["crashed"]], **_stats_ms(every, wall),
+        "steps": {step: _stats_ms(sorted(values), wall) for step, values in latencies.items()},
+    }
+    for part in parts:
+        for key in ("error_kinds", "acked"):
+            for name, count in part[key].items():
+                out[key][name] = out[key].get(name, 0) + count
+    if out["scenario"] == "hot":
+        out["hot_bids"] = {k: v for p in parts for k, v in p["hot_bids"].items()}
+        out["hot_rates"] = {k: v for p in parts for k, v in p["hot_rates"].items()}
+    if out["scenario"] == "lifecycle":
+        out["settled"] = sum(p["settled"] for p in parts)
+        out["settled_total"] = sum(p["settled_total"] for p in parts)
+        out["settled_per_second"] = out["settled"] / wall if wall else 0.0
+    if out["crashed"]:
+        raise RuntimeError(f"generator tasks crashed: {out['crashed'][:3]}")
+    return out
+
+
 def scenario_specs(world: World, args, urls: dict[str, str]) -> list[dict[str, Any]]:
-    common = {"connections": args.connections, "warmup": args.warmup, "seconds": args.seconds}
+    common = {"connections": args.connections, "warmup": args.warmup, "seconds": args.seconds,
+              "generators": args.generators}
     spread_banks = [b.spec() for b in world.banks[:SPREAD_BANKS]]
     hot_banks = [b.spec() for b in world.banks[:HOT_BANKS]]
     specs = []
@@ -642,7 +692,8 @@ def report(results: dict[str, dict], checks: dict[str, Any], info: dict[str, Any
         f"load average at start {info['load_start']}, at end {info['load_end']}",
         f"database: {info['database']}; server: receivables serve --workers {info['workers']} "
         f"(uvicorn {info['loop']}); baseline: bench/baseline_app.py, same workers; "
-        f"{info['connections']} connections; {info['seconds']:.0f} s per scenario after "
+        f"{info['connections']} connections from {info['generators']} generator processes; "
+        f"{info['seconds']:.0f} s per scenario after "
         f"{info['warmup']:.0f} s warm-up",
         "",
         "| scenario | throughput | p50 ms | p99 ms | p99.9 ms | errors | server CPU ms/req | CPU cores used (server · db · generator · other) |",
@@ -709,8 +760,9 @@ def report(results: dict[str, dict], checks: dict[str, Any], info: dict[str, Any
     generator = results.get("calibration-baseline")
     if generator:
         busiest = max((r["cpu_cores"]["loadgen"] for r in results.values() if not r["label"].startswith("calibration")), default=0)
-        lines += ["", f"generator: {generator['rps']:,.0f} req/s on a trivial route (its ceiling with a server "
-                  f"sharing the machine); at most {busiest:.2f} of a core during the scenarios"]
+        lines += ["", f"generator ({generator.get('generators', 1)} processes): {generator['rps']:,.0f} req/s on a "
+                  f"trivial route (its ceiling with a server sharing the machine); at most {busiest:.2f} cores "
+                  f"during the scenarios"]
     for r in results.values():
         for sample in r.get("error_samples", [])[:2]:
             lines.append(f"error sample ({r['label']}): {sample}")
@@ -722,6 +774,7 @@ def report(results: dict[str, dict], checks: dict[str, Any], info: dict[str, Any
 
 async def main_async(args) -> int:
     info: dict[str, Any] = {"machine": machine(), "load_start": loadavg(), "connections": args.connections,
+                            "generators": args.generators,
                             "seconds": args.seconds, "warmup": args.warmup}
     postgres = _is_postgres(args.database_url)
     workers = args.workers or ((os.cpu_count() or 1) if postgres else 1)
@@ -784,7 +837,8 @@ async def main_async(args) -> int:
                   f"p99 {result['p99_ms']:6.1f}  p99.9 {result['p999_ms']:6.1f} ms  errors {result['errors']}  "
                   f"load {result['loadavg']}  cpu {json.dumps({k: round(v, 2) for k, v in result['cpu_cores'].items()})}"
                   f"  db statements running {result['locks']['active_statements']:.1f}, waiting for a lock "
-                  f"{result['locks']['lock_waiters']:.1f} {json.dumps(result['locks']['waiting_on'])}",
+                  f"{result['locks']['lock_waiters']:.1f} {json.dumps(result['locks']['waiting_on'])}"
+                  + (f"  ERRORS {result['error_kinds']} {result['error_samples'][:2]}" if result["errors"] else ""),
                   flush=True)
             if spec["scenario"] == "bids":
                 checks["problems"] += await check_spread(db, world, spec["target"], result)
@@ -796,9 +850,10 @@ async def main_async(args) -> int:
         info["load_end"] = loadavg()
         table, ok = report(results, checks, info)
         print("\n" + table)
+        figures = json.dumps({"info": info, "results": results, "checks": checks}, indent=2, default=str)
+        (log_dir / "results.json").write_text(figures)
         if args.json:
-            Path(args.json).write_text(json.dumps({"info": info, "results": results, "checks": checks},
-                                                  indent=2, default=str))
+            Path(args.json).write_text(figures)
         return 0 if ok or args.no_fail else 1
     finally:
         for s in servers:
@@ -823,6 +878,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per scenario")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--generators", type=int, default=2,
+                        help="load-generator processes sharing the connections (one Python process "
+                             "tops out near one core: see the calibration row)")
     parser.add_argument("--workers", type=int, default=0,
                         help="server and baseline workers (default: nproc on PostgreSQL, 1 on SQLite)")
     parser.add_argument("--pool-size", type=int, default=0, help="RECEIVABLES_DB_POOL_SIZE per worker (default 16)")

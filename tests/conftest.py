@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from receivables.app import create_app
 from receivables.config import Settings, async_database_url
 from receivables.kit.clock import SimulatedClock
+from receivables.events.service import verify_chain
 from receivables.ledger.verify import verify as verify_ledger
 from tests.fixtures.databases import postgres_database, sqlite_template, truncate_statement
 from tests.fixtures.world import World, build_world
@@ -87,15 +88,19 @@ def clock() -> SimulatedClock:
 
 @pytest.fixture
 async def app(settings: Settings, clock: SimulatedClock, request: pytest.FixtureRequest):
-    """The real application; after the test, the ledger must still verify (every test
-    is also a conservation check) unless the test corrupts it on purpose."""
+    """The real application; after the test, the ledger and the audit chain must still
+    verify (every test is also a conservation check, and on PostgreSQL a check that the
+    sealing trigger hashed what Python verifies) unless the test corrupts them on purpose."""
     application = create_app(settings, clock=clock)
     async with application.router.lifespan_context(application):
         yield application
-        if request.node.get_closest_marker("corrupts_ledger") is None:
-            async with application.state.sessionmaker() as session:
+        async with application.state.sessionmaker() as session:
+            if request.node.get_closest_marker("corrupts_ledger") is None:
                 report = await verify_ledger(session)
-            assert report.balanced, f"ledger unbalanced after the test: {report.mismatches}"
+                assert report.balanced, f"ledger unbalanced after the test: {report.mismatches}"
+            if request.node.get_closest_marker("corrupts_audit") is None:
+                chain = await verify_chain(session)
+                assert chain.valid, f"audit chain broken after the test at {chain.broken_at}"
 
 
 @pytest.fixture

@@ -1,7 +1,14 @@
 """A live marketplace for client and documentation tests: `receivables serve` (uvicorn)
 on a loopback port over a fresh, migrated SQLite file, with the simulated clock and
 insecure webhooks enabled, an operator created by the CLI, and parties onboarded
-through `receivables.client` itself. Reuses tests/fixtures/live.py's LiveServer."""
+through `receivables.client` itself. Reuses tests/fixtures/live.py's LiveServer.
+
+The fixtures, for a conftest.py (each folder chooses how long its server lives):
+
+    from tests.client.live import market_fixture, receiver  # noqa: F401  (registers it)
+
+    market = market_fixture("session", "client-live")
+"""
 
 from __future__ import annotations
 
@@ -9,10 +16,13 @@ import asyncio
 import datetime as dt
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
+
+import pytest
 
 from receivables.auth import tokens
 from receivables.client import Client
@@ -23,6 +33,7 @@ from receivables.organizations.service import bootstrap_operator
 from tests.fixtures.databases import _in_thread
 from tests.fixtures.live import DEFAULT_JWT_SECRET, LiveServer
 from tests.fixtures.world import new_credit_code
+from tests.webhooks.receiver import Receiver, running_receiver
 
 PASSWORD = "correct horse battery staple 42"
 OPERATOR_EMAIL = "operator@live.example"
@@ -158,3 +169,26 @@ def open_listing(
     return market.sme.client.create_listing(
         receivable_id=receivable["id"], max_discount_rate="0.0800", closes_at=closes_at, **listing
     )
+
+
+def market_fixture(
+    scope: Literal["session", "package", "module"], label: str
+) -> Callable[..., Any]:
+    """A `market` fixture with a live server of its own, alive for `scope`, its files in
+    a temporary folder named after `label`."""
+
+    @pytest.fixture(scope=scope, name="market")
+    def market(
+        tmp_path_factory: pytest.TempPathFactory, sqlite_template_path: Path
+    ) -> Iterator[Market]:
+        with live_market(tmp_path_factory.mktemp(label), sqlite_template_path) as running:
+            yield running
+
+    return market
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on a loopback port, for this test only."""
+    with running_receiver() as running:
+        yield running

@@ -190,3 +190,10 @@ def test_values_are_encoded_as_the_api_expects() -> None:
         client.create_listing(
             receivable_id="R1", max_discount_rate="0.08", closes_at=dt.datetime(2026, 3, 2)
         )
+    client.create_listing(
+        receivable_id="R1", max_discount_rate="0.08", closes_at=closes, recourse=False,
+        idempotency_key="k1",
+    )
+    assert bodies[-1]["recourse"] is False and "idempotency_key" not in bodies[-1]
+    client.amend_receivable("R1", face_value=Decimal("2.50"))
+    assert bodies[-1] == {"face_value": "2.50"}  # the id is in the path, not the body

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from tests.fixtures.market import award, bid, fund, listed_receivable, ok, repay
@@ -87,6 +88,7 @@ class TestAuditChain:
         indexes = [row["chain_index"] for row in page["items"]]
         assert indexes == list(range(1, len(indexes) + 1))
 
+    @pytest.mark.corrupts_audit
     async def test_an_edited_row_breaks_the_chain_there(self, app, client, world: World, clock):
         await _auction(client, world, clock)
         async with app.state.sessionmaker.begin() as session:

@@ -328,14 +328,14 @@ class TestConcurrentWriters:
         try:
             await first.begin()
             await second.begin()
-            winner = await repository.get_or_create_account(first, key, created_at=clock.now())
+            winner = (await repository.lock_accounts(first, [key], created_at=clock.now()))[key]
             # The second insert waits on the first's uncommitted row, then skips its own.
             racer = asyncio.create_task(
-                repository.get_or_create_account(second, key, created_at=clock.now())
+                repository.lock_accounts(second, [key], created_at=clock.now())
             )
             await asyncio.sleep(0.2)
             await first.commit()
-            loser = await asyncio.wait_for(racer, timeout=10)
+            loser = (await asyncio.wait_for(racer, timeout=10))[key]
             await second.commit()
         finally:
             await first.close()

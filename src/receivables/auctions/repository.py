@@ -6,7 +6,7 @@ import datetime as dt
 import functools
 import uuid
 
-from sqlalchemy import Select, and_, bindparam, exists, or_, select, update
+from sqlalchemy import Select, and_, bindparam, exists, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from receivables.auctions.lifecycle import BidStatus, ListingStatus
@@ -105,11 +105,16 @@ async def active_bid_of(session: AsyncSession, listing_id: uuid.UUID, bank_id: u
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def active_bids(session: AsyncSession, listing_id: uuid.UUID) -> list[Bid]:
-    """Active bids in price-time priority: lowest rate first, then earliest rate."""
+async def active_bids(
+    session: AsyncSession, listing_id: uuid.UUID, *, except_id: uuid.UUID | None = None
+) -> list[Bid]:
+    """Active bids in price-time priority: lowest rate first, then earliest rate; all but
+    `except_id` (an award's winner, changed in the session and not yet written: read
+    afresh, it would lose that change)."""
     stmt = (
         select(Bid)
         .where(Bid.listing_id == listing_id, Bid.status == BidStatus.active)
+        .where(Bid.id != except_id if except_id is not None else true())
         .order_by(Bid.discount_rate_ppm, Bid.rate_sequence)
         .with_for_update()
         .execution_options(populate_existing=True)

@@ -259,9 +259,7 @@ async def withdraw_bid(
 
 async def _close_losers(session, actor, listing: Listing, *, clock, winner_id=None) -> None:
     """Every other active bid loses when the auction ends, whatever the way."""
-    for bid in await repository.active_bids(session, listing.id):
-        if bid.id == winner_id:
-            continue
+    for bid in await repository.active_bids(session, listing.id, except_id=winner_id):
         before = bid.status
         bid.status = apply(BID_TRANSITIONS, BidStatus(before), BidAction.lose, actor.role)
         bid.updated_at = clock.now()
@@ -308,9 +306,9 @@ async def award_bid(
     now = clock.now()
     bid.updated_at = listing.updated_at = now
     listing.awarded_bid_id = bid.id
-    # Write the winner now: `_close_losers` re-reads the active bids afresh (populate_existing)
-    # and would otherwise overwrite the unflushed `won` with the row's `active`.
-    await session.flush()
+    # `_close_losers` re-reads the active bids afresh (populate_existing) all but the
+    # winner, whose unflushed `won` it would otherwise overwrite with the row's `active`;
+    # the winner, the losers and the listing are then written in one flush.
     await _close_losers(session, actor, listing, clock=clock, winner_id=bid.id)
     await receivables.transition(session, receivable, ReceivableAction.award, actor, clock=clock)
     await _audit_bid(session, actor, bid, listing, clock=clock, action="won", before=before_bid)

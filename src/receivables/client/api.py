@@ -21,6 +21,16 @@ Rate = str | Decimal
 Day = dt.date | str
 Instant = dt.datetime | str
 
+NOT_IN_BODY = frozenset({"self", "idempotency_key"})
+
+
+def request_body(arguments: dict[str, Any], *in_path: str) -> dict[str, Any]:
+    """A method's JSON body from its arguments (`locals()` as its first statement): every
+    one but `self`, the Idempotency-Key and the ids in the path, None left out, encoded.
+    The fields are then named once, in the signature, where their types are."""
+    skipped = NOT_IN_BODY.union(in_path)
+    return compact(**{k: v for k, v in arguments.items() if k not in skipped})
+
 
 class Client(BaseClient):
     """A typed client for the receivables marketplace API.
@@ -76,8 +86,8 @@ class Client(BaseClient):
         sector: str | None = None,
         idempotency_key: str | None = None,
     ) -> t.Organization:
-        body = compact(name=name, kind=kind, credit_code=credit_code, size=size, sector=sector)
-        return self.request("POST", "/organizations", json=body, idempotency_key=idempotency_key)
+        fields = request_body(locals())
+        return self.request("POST", "/organizations", json=fields, idempotency_key=idempotency_key)
 
     @route("GET", "/organizations")
     def list_organizations(
@@ -170,16 +180,8 @@ class Client(BaseClient):
         description: str | None = None,
         idempotency_key: str | None = None,
     ) -> t.Receivable:
-        body = compact(
-            debtor_id=debtor_id,
-            invoice_number=invoice_number,
-            face_value=face_value,
-            issue_date=issue_date,
-            due_date=due_date,
-            currency=currency,
-            description=description,
-        )
-        return self.request("POST", "/receivables", json=body, idempotency_key=idempotency_key)
+        fields = request_body(locals())
+        return self.request("POST", "/receivables", json=fields, idempotency_key=idempotency_key)
 
     @route("GET", "/receivables")
     def list_receivables(
@@ -237,14 +239,8 @@ class Client(BaseClient):
         description: str | None = None,
     ) -> t.Receivable:
         """As the seller, while disputed: the corrected fields; it is submitted again."""
-        body = compact(
-            invoice_number=invoice_number,
-            face_value=face_value,
-            issue_date=issue_date,
-            due_date=due_date,
-            description=description,
-        )
-        return self.request("PATCH", f"/receivables/{receivable_id}", json=body)
+        fields = request_body(locals(), "receivable_id")
+        return self.request("PATCH", f"/receivables/{receivable_id}", json=fields)
 
     @route("POST", "/receivables/{receivable_id}/cancel")
     def cancel_receivable(
@@ -267,15 +263,8 @@ class Client(BaseClient):
         auto_award: bool | None = None,
         idempotency_key: str | None = None,
     ) -> t.Listing:
-        body = compact(
-            receivable_id=receivable_id,
-            max_discount_rate=max_discount_rate,
-            closes_at=closes_at,
-            advance_ratio=advance_ratio,
-            recourse=recourse,
-            auto_award=auto_award,
-        )
-        return self.request("POST", "/listings", json=body, idempotency_key=idempotency_key)
+        fields = request_body(locals())
+        return self.request("POST", "/listings", json=fields, idempotency_key=idempotency_key)
 
     @route("GET", "/listings")
     def list_listings(

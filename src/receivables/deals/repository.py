@@ -50,10 +50,11 @@ async def list_visible(
     return [_row(r) for r in (await session.execute(keyset_page(stmt, Deal, page))).all()]
 
 
-async def lock(session: AsyncSession, deal_id: uuid.UUID) -> Deal | None:
-    stmt = (
-        select(Deal).where(Deal.id == deal_id).with_for_update().execution_options(populate_existing=True)
-    )
+async def lock_visible(session: AsyncSession, principal: Principal, deal_id: uuid.UUID) -> Deal | None:
+    """The deal, locked, if the principal may see it: visibility is a condition on the
+    deal's own row, so one statement both checks it and takes the lock."""
+    stmt = _visible(principal, select(Deal).where(Deal.id == deal_id))
+    stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 

@@ -83,10 +83,9 @@ async def open_from_award(
 
 
 async def _visible_locked(session: AsyncSession, actor: Principal, deal_id: uuid.UUID) -> Deal:
-    if await repository.get_visible(session, actor, deal_id) is None:
+    deal = await repository.lock_visible(session, actor, deal_id)
+    if deal is None:
         raise NotFound("no such deal")
-    deal = await repository.lock(session, deal_id)
-    assert deal is not None
     return deal
 
 
@@ -163,13 +162,14 @@ async def repay(
     before = deal.status
     target = apply(DEAL_TRANSITIONS, DealStatus(before), action, actor.role)
     split = _repayment_split(actor, deal, amount_minor)
-    deal.status = target
     await ledger.post(session, entries.repayment_entry(
         deal_id=deal.id, currency=deal.currency, payer_id=actor.organization_id,
         bank_id=deal.bank_id, sme_id=deal.sme_id, to_bank_minor=split.to_bank_minor,
         to_sme_minor=split.to_sme_minor, reference=body.payment_reference,
         kind=EntryKind.recourse_repayment if actor.role == Role.sme else EntryKind.repayment,
     ), clock=clock)
+    # Set after the posting's flush, so the deal is written in one UPDATE.
+    deal.status = target
     deal.repaid_minor += amount_minor
     deal.bank_received_minor += split.to_bank_minor
     deal.updated_at = clock.now()

@@ -13,7 +13,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Identity, Integer
+from sqlalchemy import JSON, BigInteger, Column, Identity, Integer, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from receivables.kit.models import instant_field
@@ -50,6 +50,11 @@ class AuditRecord(SQLModel, table=True):
     audience_kind: str | None = Field(default=None, max_length=16)
     """Every organization of this kind receives the event (e.g. all banks: a new listing)."""
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    seal_before: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    """PostgreSQL: the canonical bytes before the chain index (`chain.canonical_parts`),
+    which the sealing trigger hashes at commit and then clears; NULL once sealed."""
+    seal_after: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    """PostgreSQL: the canonical bytes after the chain index; NULL once sealed."""
 
 
 class EventRecipient(SQLModel, table=True):

@@ -27,36 +27,6 @@ _ADVANCE_HEAD = (
     .returning(_HEAD.c.last_index, _HEAD.c.last_hash)
 )
 
-_LINK_HASH_SQL = (
-    "encode(sha256(convert_to({prev} || chr(10), 'UTF8') || (CAST(:befores AS BYTEA[]))[{n}] "
-    "|| convert_to(CAST({index} AS TEXT), 'UTF8') || (CAST(:afters AS BYTEA[]))[{n}]), 'hex')"
-)
-_SEAL_PG = text(
-    "WITH RECURSIVE head AS ("
-    " SELECT last_index, last_hash FROM audit_chain_head WHERE id = 1 FOR UPDATE"
-    "), link (n, chain_index, prev_hash, hash) AS ("
-    " SELECT 1, last_index + 1, CAST(last_hash AS TEXT), "
-    + _LINK_HASH_SQL.format(prev="last_hash", n="1", index="last_index + 1")
-    + " FROM head"
-    " UNION ALL"
-    " SELECT n + 1, chain_index + 1, hash, "
-    + _LINK_HASH_SQL.format(prev="hash", n="n + 1", index="chain_index + 1")
-    + " FROM link WHERE n < cardinality(CAST(:sequences AS BIGINT[]))"
-    "), sealed AS ("
-    " UPDATE audit_record SET chain_index = link.chain_index, prev_hash = link.prev_hash,"
-    " hash = link.hash FROM link"
-    " WHERE audit_record.sequence = (CAST(:sequences AS BIGINT[]))[link.n]"
-    ") "
-    "UPDATE audit_chain_head SET last_index = (SELECT max(chain_index) FROM link),"
-    " last_hash = (SELECT hash FROM link ORDER BY n DESC LIMIT 1) "
-    "FROM head WHERE audit_chain_head.id = 1 "
-    "RETURNING head.last_index, head.last_hash, audit_chain_head.last_hash AS head_hash"
-)
-"""PostgreSQL seals in ONE statement: lock the head, compute each record's link with
-the database's sha256 over the canonical bytes Python prepared around the index
-(`chain.canonical_parts`), store the links and the new head. The head's lock is then
-held for that statement and the commit only, instead of a round trip per step."""
-
 _WRITE_LINK = (
     update(_RECORD)
     .where(_RECORD.c.sequence == bindparam("link_sequence"))
@@ -82,26 +52,9 @@ def advance_chain_head(session: Session, count: int) -> tuple[int, str]:
     return row.last_index - count, row.last_hash
 
 
-def seals_in_one_statement(session: Session) -> bool:
+def seals_at_commit(session: Session) -> bool:
+    """PostgreSQL links the rows in a trigger at commit (migration 0002)."""
     return session.get_bind().dialect.name == "postgresql"
-
-
-def seal_in_one_statement(
-    session: Session, records: list[AuditRecord], parts: list[tuple[bytes, bytes]]
-) -> tuple[int, str, str]:
-    """PostgreSQL: lock the head (created on first use), link `records` (flushed, in
-    order) after it and move it, in one statement held under the head's lock until the
-    commit. Returns the index and hash the head had, and the hash it has now."""
-    params = {
-        "sequences": [r.sequence for r in records],
-        "befores": [before for before, _ in parts],
-        "afters": [after for _, after in parts],
-    }
-    row = session.execute(_SEAL_PG, params).first()
-    if row is None:
-        session.execute(pg_insert(AuditChainHead).values(id=1).on_conflict_do_nothing())
-        row = session.execute(_SEAL_PG, params).one()
-    return row.last_index, row.last_hash, row.head_hash
 
 
 def write_links(session: Session, records: list[AuditRecord], *, head_hash: str) -> None:

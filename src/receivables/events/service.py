@@ -18,7 +18,6 @@ from receivables.auth.principal import Principal
 from receivables.events import chain, repository
 from receivables.events.models import AuditRecord, EventRecipient
 from receivables.kit.clock import Clock
-from receivables.kit.invariants import invariant
 
 PENDING_KEY = "audit_pending"
 RECIPIENTS_KEY = "audit_pending_recipients"
@@ -68,33 +67,30 @@ async def record(
 
 @event.listens_for(Session, "before_commit")
 def _seal_pending(session: Session) -> None:
-    """Chain this transaction's rows after the head, holding the head's lock only for
-    the commit that follows: chain order is commit order, never forked, never skipped.
-    Every commit path runs it (requests, worker, CLI, tests), so no row stays unsealed.
+    """Write this transaction's rows, chained after the head as the commit happens:
+    chain order is commit order, never forked, never skipped. Every commit path runs it
+    (requests, worker, CLI, tests), so no row stays unsealed.
 
     The head's lock serializes every writing transaction of the platform, so it is held
-    for as few round trips as possible (PERFORMANCE.md; docs/performance.md measured it
-    as the bid's bottleneck): everything is written first (the rows, unsealed), then one
-    statement locks the head and moves its index, one writes the links, and the commit
-    follows. A savepoint's commit (`flush_or_raise`) is not the transaction's: its rows
-    stay pending until the real commit, which takes the lock."""
+    as briefly as possible (docs/performance.md measured it as the writers' bottleneck).
+    PostgreSQL: the rows carry their canonical bytes around the index and a deferred
+    trigger (migration 0002) links them inside the COMMIT itself, so no round trip, nor
+    a turn of this event loop, happens under the lock. SQLite: its one writer holds the
+    file, so Python links them here. A savepoint's commit (`flush_or_raise`) is not the
+    transaction's: its rows stay pending until the real commit."""
     if session.in_nested_transaction():
         return
     pending: list[AuditRecord] = session.info.pop(PENDING_KEY, [])
     if not pending:
         return
+    sealed_by_trigger = repository.seals_at_commit(session)
+    if sealed_by_trigger:
+        for record in pending:
+            record.seal_before, record.seal_after = chain.canonical_parts(record)
     session.add_all(pending)
     session.add_all(session.info.pop(RECIPIENTS_KEY, []))
     session.flush()
-    if repository.seals_in_one_statement(session):
-        parts = [chain.canonical_parts(record) for record in pending]
-        last_index, last_hash, sealed_hash = repository.seal_in_one_statement(session, pending, parts)
-        _, head_hash = chain.seal(
-            pending, last_index=last_index, last_hash=last_hash, assign=set_committed_value
-        )
-        # The database hashed what Python verifies (`chain.ChainWalk`): they must agree,
-        # or this transaction rolls back rather than commit a link verify would reject.
-        invariant(sealed_hash == head_hash, "the database's chain links match chain.link_hash")
+    if sealed_by_trigger:
         return
     last_index, last_hash = repository.advance_chain_head(session, len(pending))
     _, head_hash = chain.seal(

@@ -59,48 +59,51 @@ def _account_values(key: AccountKey, created_at: dt.datetime) -> dict[str, objec
     }
 
 
-async def _insert_account_if_absent(
-    session: AsyncSession, key: AccountKey, created_at: dt.datetime
+def _key_of(account: Account) -> AccountKey:
+    kind = AccountKind(account.kind)
+    owner_id = {AccountKind.organization: account.organization_id, AccountKind.escrow: account.deal_id}
+    return AccountKey(kind=kind, owner_id=owner_id.get(kind), currency=account.currency)
+
+
+async def _insert_absent_accounts(
+    session: AsyncSession, keys: Sequence[AccountKey], created_at: dt.datetime
 ) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING: when a concurrent transaction creates the same
-    account first, PostgreSQL waits for it and then skips our row instead of raising, so
-    a first-time race never turns into a 500 (SQLite writers are serialized anyway)."""
+    """One INSERT ... ON CONFLICT DO NOTHING for every key, in the keys' order: an existing
+    account is skipped, and when a concurrent transaction is creating the same account
+    PostgreSQL waits for it and then skips ours instead of raising, so a first-time race
+    never turns into a 500 (SQLite writers are serialized anyway)."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(Account).values(**_account_values(key, created_at)).on_conflict_do_nothing()
-    await session.execute(stmt)
+    rows = [_account_values(key, created_at) for key in keys]
+    await session.execute(insert(Account).values(rows).on_conflict_do_nothing())
 
 
-async def get_or_create_account(
-    session: AsyncSession, key: AccountKey, *, created_at: dt.datetime
-) -> Account:
-    account = await get_account(session, key)
-    if account is not None:
-        return account
-    await _insert_account_if_absent(session, key, created_at)
-    account = await get_account(session, key)
-    if account is None:
-        # Only possible if the conflicting row vanished again: a bug, not a client error.
-        raise InvariantViolation(f"account {key} was neither inserted nor found")
-    return account
+async def lock_accounts(
+    session: AsyncSession, keys: Sequence[AccountKey], *, created_at: dt.datetime
+) -> dict[AccountKey, Account]:
+    """Every account the keys name, created on first use and locked: two statements
+    whatever the number of keys.
 
-
-async def lock_accounts(session: AsyncSession, account_ids: Iterable[uuid.UUID]) -> list[Account]:
-    """SELECT ... FOR UPDATE in ascending id order: every writer takes its locks in one
-    global order, so two entries touching the same accounts cannot deadlock.
-
-    populate_existing: the rows may already sit in the identity map with counters read
-    before the lock; the locked, current values must replace them. (SQLite drops FOR
-    UPDATE; its writers are serialized by BEGIN IMMEDIATE.)"""
-    ids = sorted(set(account_ids))
+    Deadlock-free by two global orders: creation follows the keys' sorted order (a first
+    insert waits on a concurrent twin's uncommitted row), and SELECT ... FOR UPDATE locks
+    in ascending id order. populate_existing: the rows may already sit in the identity
+    map with counters read before the lock; the locked, current values must replace them.
+    (SQLite drops FOR UPDATE; its writers are serialized by BEGIN IMMEDIATE.)"""
+    ordered = sorted(set(keys))
+    await _insert_absent_accounts(session, ordered, created_at)
     stmt = (
         select(Account)
-        .where(Account.id.in_(ids))
+        .where(or_(*(_key_filter(key) for key in ordered)))
         .order_by(Account.id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    return list((await session.execute(stmt)).scalars())
+    rows = list((await session.execute(stmt)).scalars())
+    locked = {_key_of(account): account for account in rows}
+    if len(locked) != len(rows) or set(locked) != set(ordered):
+        # The partial unique indexes make a twin or a vanished row impossible: a bug.
+        raise InvariantViolation(f"accounts {ordered} resolved to {sorted(locked)}")
+    return locked
 
 
 # ------------------------------------------------------------------------------ entries
@@ -109,9 +112,9 @@ async def lock_accounts(session: AsyncSession, account_ids: Iterable[uuid.UUID])
 async def insert_entry(
     session: AsyncSession, entry: JournalEntry, postings: Sequence[Posting]
 ) -> None:
-    """Append an entry and its postings; the entry is flushed first for the foreign key."""
+    """Append an entry and its postings in one flush (the unit of work inserts the entry
+    first: the postings' foreign key names its table)."""
     session.add(entry)
-    await session.flush()
     session.add_all(postings)
     await session.flush()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import flag_modified
 
 from receivables.auth.principal import Principal
 from receivables.kit.clock import Clock
@@ -43,22 +44,15 @@ async def _locked_accounts(
     session: AsyncSession, entry: EntrySpec, clock: Clock
 ) -> dict[AccountKey, Account]:
     """Resolve (creating on first use) and lock every account the entry touches."""
-    # Keys in sorted order: a first-time insert waits on a concurrent twin's uncommitted
-    # row, so creation too must follow one global order to stay deadlock-free.
-    keys = sorted({key for p in entry.postings for key in (p.debit, p.credit)})
-    resolved = {
-        key: await repository.get_or_create_account(session, key, created_at=clock.now())
-        for key in keys
-    }
-    rows = await repository.lock_accounts(session, (a.id for a in resolved.values()))
-    locked = {account.id: account for account in rows}
-    invariant(len(locked) == len(resolved), "every account of the entry was locked")
-    for key, account in resolved.items():
+    keys = {key for p in entry.postings for key in (p.debit, p.credit)}
+    locked = await repository.lock_accounts(session, list(keys), created_at=clock.now())
+    invariant(set(locked) == keys, "every account of the entry was locked")
+    for key, account in locked.items():
         invariant(
             account.kind == key.kind and account.currency == key.currency,
             f"account {account.id} does not match its key {key}",
         )
-    return {key: locked[account.id] for key, account in resolved.items()}
+    return locked
 
 
 def _escrow_ok(account: Account, debits_minor: int, credits_minor: int, *, final: bool) -> None:
@@ -109,6 +103,10 @@ async def post(session: AsyncSession, entry: EntrySpec, *, clock: Clock) -> Jour
     counters = _apply(entry, accounts)
     for account in accounts.values():
         account.debits_posted_minor, account.credits_posted_minor = counters[account.id]
+        # Both counters in every UPDATE, changed or not: equal SET clauses let the flush
+        # send all the entry's accounts as one executemany instead of one UPDATE each.
+        flag_modified(account, "debits_posted_minor")
+        flag_modified(account, "credits_posted_minor")
     row = JournalEntry(
         kind=str(entry.kind), deal_id=entry.deal_id, currency=entry.currency,
         reference=entry.reference, created_at=clock.now(),
