@@ -53,16 +53,31 @@ async def _verify_ledger(settings: Settings) -> int:
     return 0 if report.balanced else 1
 
 
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    """uvicorn: on SIGTERM or SIGINT it stops accepting, lets the requests in flight
+    finish (at most `shutdown_grace_seconds`, then cancels them) and shuts the app down.
+    With `--workers N` the parent forwards SIGTERM to each worker process."""
+    import signal
+
     import uvicorn
 
     from receivables.ops.observability import logging_config
 
     if args.migrate:
         _migrate(settings)
+    # After its graceful shutdown uvicorn re-raises the signal it caught under the handler
+    # it found: this one, so a requested stop exits 0 (as `receivables worker` does)
+    # instead of dying by the signal. Installed after migrating: a stop mid-migration
+    # still kills at once (Alembic's transaction rolls back).
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "receivables.app:create_app", factory=True, host=args.host, port=args.port,
-        workers=args.workers, proxy_headers=True, timeout_graceful_shutdown=20,
+        workers=args.workers, proxy_headers=True,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         log_config=logging_config(),
     )
     return 0
@@ -83,10 +98,13 @@ def _instant(text: str):
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     import logging
+    import logging.config
 
+    from receivables.ops.observability import logging_config
     from receivables.worker import runner
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if not logging.getLogger().handlers:  # JSON lines on stderr, as `serve` logs
+        logging.config.dictConfig(logging_config())
     try:
         return asyncio.run(runner.main(settings, once=args.once, now=args.now))
     except runner.FrozenNowRefused as exc:
@@ -111,7 +129,10 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the API with uvicorn")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--workers", type=int, default=None,
+        help="worker processes (default: $WEB_CONCURRENCY, else 1)",
+    )
     serve.add_argument("--migrate", action="store_true", help="apply migrations first")
     worker = commands.add_parser(
         "worker", help="apply deadlines: expire, close auctions, cancel unfunded, overdue, default"

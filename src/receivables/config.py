@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     """Failed logins from one client address within the window before 429."""
     login_failure_window_seconds: Annotated[int, Field(ge=1, le=86_400)] = 900
     """The throttling window, counted from the first failure in it."""
+    shutdown_grace_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    """`receivables serve` on SIGTERM/SIGINT: stop accepting, let requests in flight
+    finish for up to this long, then cancel what is left."""
 
     @field_validator("database_url")
     @classmethod

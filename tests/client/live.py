@@ -5,7 +5,7 @@ through `receivables.client` itself. Reuses tests/fixtures/live.py's LiveServer.
 
 The fixtures, for a conftest.py (each folder chooses how long its server lives):
 
-    from tests.client.live import market_fixture, receiver  # noqa: F401  (registers it)
+    from tests.client.live import market_fixture
 
     market = market_fixture("session", "client-live")
 """
@@ -33,7 +33,6 @@ from receivables.organizations.service import bootstrap_operator
 from tests.fixtures.databases import _in_thread
 from tests.fixtures.live import DEFAULT_JWT_SECRET, LiveServer
 from tests.fixtures.world import new_credit_code
-from tests.webhooks.receiver import Receiver, running_receiver
 
 PASSWORD = "correct horse battery staple 42"
 OPERATOR_EMAIL = "operator@live.example"
@@ -185,10 +184,3 @@ def market_fixture(
             yield running
 
     return market
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A webhook receiver on a loopback port, for this test only."""
-    with running_receiver() as running:
-        yield running

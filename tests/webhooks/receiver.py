@@ -12,6 +12,11 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
+
+from receivables.config import Settings
+from tests.conftest import make_settings
+
 
 @dataclass(frozen=True)
 class Received:
@@ -100,3 +105,17 @@ def running_receiver() -> Iterator[Receiver]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on a loopback port, for this test only."""
+    with running_receiver() as running:
+        yield running
+
+
+@pytest.fixture(name="settings")
+def loopback_webhook_settings(database_url: str) -> Settings:
+    """The app's settings with RECEIVABLES_WEBHOOK_ALLOW_INSECURE=true: http and loopback
+    receivers such as `receiver` are accepted."""
+    return make_settings(database_url, webhook_allow_insecure=True)

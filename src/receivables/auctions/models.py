@@ -5,21 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import Index, text
+from sqlalchemy import text
 from sqlmodel import Field, SQLModel
 
 from receivables.auctions.lifecycle import BidStatus, ListingStatus
-from receivables.kit.models import id_field, instant_field
+from receivables.kit.models import id_field, instant_field, partial_unique_index
 
 
 class Listing(SQLModel, table=True):
     __table_args__ = (
-        Index(
-            "uq_listing_open_receivable",
-            "receivable_id",
-            unique=True,
-            postgresql_where=text("status = 'open'"),
-            sqlite_where=text("status = 'open'"),
+        partial_unique_index(
+            "uq_listing_open_receivable", "receivable_id", where=text("status = 'open'")
         ),
     )
 
@@ -46,21 +42,10 @@ class Listing(SQLModel, table=True):
 
 class Bid(SQLModel, table=True):
     __table_args__ = (
-        Index(
-            "uq_bid_active_bank",
-            "listing_id",
-            "bank_id",
-            unique=True,
-            postgresql_where=text("status = 'active'"),
-            sqlite_where=text("status = 'active'"),
+        partial_unique_index(
+            "uq_bid_active_bank", "listing_id", "bank_id", where=text("status = 'active'")
         ),
-        Index(
-            "uq_bid_won_listing",
-            "listing_id",
-            unique=True,
-            postgresql_where=text("status = 'won'"),
-            sqlite_where=text("status = 'won'"),
-        ),
+        partial_unique_index("uq_bid_won_listing", "listing_id", where=text("status = 'won'")),
     )
 
     id: uuid.UUID = id_field()

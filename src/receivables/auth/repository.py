@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import and_, case, delete, literal, or_, select, update
+from sqlalchemy import case, delete, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from receivables.auth.models import ApiClient, LoginThrottle, RefreshToken
-from receivables.kit.pagination import PageRequest
+from receivables.kit.pagination import PageRequest, keyset_page
 from receivables.organizations.models import Organization
 
 # ------------------------------------------------------------------ refresh tokens
@@ -73,15 +73,7 @@ async def list_clients(
     session: AsyncSession, organization_id: uuid.UUID, page: PageRequest
 ) -> list[ApiClient]:
     stmt = select(ApiClient).where(ApiClient.organization_id == organization_id)
-    if page.after is not None:
-        stmt = stmt.where(
-            or_(
-                ApiClient.created_at > page.after.created_at,
-                and_(ApiClient.created_at == page.after.created_at, ApiClient.id > page.after.id),
-            )
-        )
-    stmt = stmt.order_by(ApiClient.created_at, ApiClient.id).limit(page.limit + 1)
-    return list((await session.execute(stmt)).scalars())
+    return list((await session.execute(keyset_page(stmt, ApiClient, page))).scalars())
 
 
 # ------------------------------------------------------------------ login throttling

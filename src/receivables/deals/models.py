@@ -9,19 +9,15 @@ from sqlalchemy import CheckConstraint, Index, text
 from sqlmodel import Field, SQLModel
 
 from receivables.deals.lifecycle import DealStatus
-from receivables.kit.models import id_field, instant_field, minor_field
+from receivables.kit.models import id_field, instant_field, minor_field, partial_unique_index
 
 PAYMENT_REFERENCE_CHARS_MAX = 128
 
 
 class Deal(SQLModel, table=True):
     __table_args__ = (
-        Index(
-            "uq_deal_live_receivable",
-            "receivable_id",
-            unique=True,
-            postgresql_where=text("status <> 'cancelled'"),
-            sqlite_where=text("status <> 'cancelled'"),
+        partial_unique_index(
+            "uq_deal_live_receivable", "receivable_id", where=text("status <> 'cancelled'")
         ),
         # Statistics (stats/queries.py) read deals through these alone on PostgreSQL
         # (index-only scans; SQLite ignores INCLUDE): by funding instant (a day's or a

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from receivables.auth.principal import Principal
 from receivables.events.models import AuditChainHead, AuditRecord, EventRecipient
+from receivables.kit.pagination import index_page
 
 WALK_BATCH_ROWS = 2000
 
@@ -82,12 +83,7 @@ def _feed_for(principal: Principal):
 async def feed_page(
     session: AsyncSession, principal: Principal, *, after_index: int, limit: int
 ) -> list[AuditRecord]:
-    stmt = (
-        _feed_for(principal)
-        .where(AuditRecord.chain_index > after_index)
-        .order_by(AuditRecord.chain_index)
-        .limit(limit + 1)
-    )
+    stmt = index_page(_feed_for(principal), AuditRecord.chain_index, after=after_index, limit=limit)
     return list((await session.execute(stmt)).scalars())
 
 
@@ -97,12 +93,7 @@ async def chain_index_of(session: AsyncSession, event_id: uuid.UUID) -> int | No
 
 
 async def audit_page(session: AsyncSession, *, after_index: int, limit: int) -> list[AuditRecord]:
-    stmt = (
-        select(AuditRecord)
-        .where(AuditRecord.chain_index > after_index)
-        .order_by(AuditRecord.chain_index)
-        .limit(limit + 1)
-    )
+    stmt = index_page(select(AuditRecord), AuditRecord.chain_index, after=after_index, limit=limit)
     return list((await session.execute(stmt)).scalars())
 
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from receivables.auth.dependencies import Actor, SupervisorActor
 from receivables.events import repository, service
@@ -21,20 +18,16 @@ from receivables.events.schemas import (
 from receivables.kit.deps import SessionDep
 from receivables.kit.errors import Forbidden, problem_responses
 from receivables.kit.pagination import (
-    CURSOR_CHARS_MAX,
     PAGE_LIMIT_DEFAULT,
-    PAGE_LIMIT_MAX,
-    InvalidCursor,
+    CursorQuery,
+    IndexCursor,
+    LimitQuery,
+    next_cursor,
 )
 
 router = APIRouter(tags=["events"])
 
-Limit = Annotated[int, Query(ge=1, le=PAGE_LIMIT_MAX)]
-After = Annotated[str | None, Query(max_length=CURSOR_CHARS_MAX)]
-
-
-def _cursor(index: int) -> str:
-    return base64.urlsafe_b64encode(f"chain:{index}".encode()).decode().rstrip("=")
+CHAIN_CURSOR = IndexCursor("chain")
 
 
 async def _after_index(session, after: str | None) -> int:
@@ -44,28 +37,20 @@ async def _after_index(session, after: str | None) -> int:
     try:
         return await repository.chain_index_of(session, uuid.UUID(after)) or 0
     except ValueError:
-        pass
-    try:
-        text = base64.urlsafe_b64decode(after + "=" * (-len(after) % 4)).decode()
-        prefix, index = text.split(":")
-        if prefix != "chain" or int(index) < 0:
-            raise ValueError(text)
-        return int(index)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidCursor() from None
+        return CHAIN_CURSOR.decode(after)
 
 
 def _next(rows: list, limit: int) -> str | None:
-    return _cursor(rows[limit - 1].chain_index) if len(rows) > limit else None
+    return next_cursor(rows, limit, lambda row: CHAIN_CURSOR.encode(row.chain_index))
 
 
 @router.get("/events", response_model=EventPage, responses=problem_responses())
 async def list_events(
     actor: Actor,
     session: SessionDep,
-    after: After = None,
-    cursor: After = None,
-    limit: Limit = PAGE_LIMIT_DEFAULT,
+    after: CursorQuery = None,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = PAGE_LIMIT_DEFAULT,
 ):
     """Events concerning the caller's organization, oldest first, in commit order: resume
     from the last event id you processed (`after`) or a page's `next_cursor`. A bank sees
@@ -77,7 +62,7 @@ async def list_events(
 
 @router.get("/audit", response_model=AuditPage, responses=problem_responses(Forbidden))
 async def list_audit(
-    actor: SupervisorActor, session: SessionDep, cursor: After = None, limit: Limit = PAGE_LIMIT_DEFAULT
+    actor: SupervisorActor, session: SessionDep, cursor: CursorQuery = None, limit: LimitQuery = PAGE_LIMIT_DEFAULT
 ):
     """The hash-chained audit trail, in chain (commit) order."""
     start = await _after_index(session, cursor)

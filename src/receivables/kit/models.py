@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger
+from sqlalchemy import BigInteger, Index, TextClause
 from sqlmodel import Field
 
 from receivables.kit.db import UTCDateTime
@@ -29,3 +29,10 @@ def minor_field(*, default: int | None = None, nullable: bool = False) -> Any:
 def ppm_field(*, nullable: bool = False) -> Any:
     """A rate or ratio in parts per million (0.0450 → 45000)."""
     return Field(default=None, nullable=nullable)
+
+
+def partial_unique_index(name: str, *columns: str, where: TextClause) -> Index:
+    """A UNIQUE index over the rows matching `where` only. Both backends take the same
+    predicate; SQLAlchemy reads each dialect's keyword alone, so naming one would leave
+    the other backend's index unique over every row."""
+    return Index(name, *columns, unique=True, postgresql_where=where, sqlite_where=where)

@@ -1,7 +1,8 @@
 """Keyset pagination: `?limit=` (default 50, max 200) and an opaque `?cursor=`.
 
-The cursor encodes the sort key of the last item returned (creation instant and id), so
-pages stay stable while rows are inserted and a page costs one index range scan.
+The cursor encodes the sort key of the last item returned (creation instant and id, or
+for tables read in feed order the one growing integer position), so pages stay stable
+while rows are inserted and a page costs one index range scan.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ import base64
 import datetime as dt
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import ColumnElement, Select, and_, or_
 
 from receivables.kit.errors import Unprocessable
 
@@ -24,6 +26,10 @@ PAGE_LIMIT_MAX = 200
 CURSOR_CHARS_MAX = 256
 
 T = TypeVar("T")
+
+LimitQuery = Annotated[int, Query(ge=1, le=PAGE_LIMIT_MAX)]
+CursorQuery = Annotated[str | None, Query(max_length=CURSOR_CHARS_MAX)]
+"""The two query parameters of every list, for routes that read them by hand."""
 
 
 class InvalidCursor(Unprocessable):
@@ -49,15 +55,25 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None
 
 
-def encode_cursor(position: Position) -> str:
-    raw = json.dumps([position.created_at.isoformat(), str(position.id)]).encode()
+def _to_base64(raw: bytes) -> str:
+    # URL-safe and unpadded: a cursor travels in a query string as it is.
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _from_base64(cursor: str) -> bytes:
+    """Raises ValueError (binascii.Error is one) for text that is not such base64.
+    Characters outside the alphabet, non-ASCII ones included, are skipped (not refused):
+    what these cursors have always accepted."""
+    return base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode())
+
+
+def encode_cursor(position: Position) -> str:
+    return _to_base64(json.dumps([position.created_at.isoformat(), str(position.id)]).encode())
 
 
 def decode_cursor(cursor: str) -> Position:
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created_at, id_ = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        created_at, id_ = json.loads(_from_base64(cursor))
         instant = dt.datetime.fromisoformat(created_at)
         if instant.tzinfo is None:
             raise ValueError("naive")
@@ -66,22 +82,25 @@ def decode_cursor(cursor: str) -> Position:
         raise InvalidCursor() from exc
 
 
-def page_request(
-    limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT_MAX)] = PAGE_LIMIT_DEFAULT,
-    cursor: Annotated[str | None, Query(max_length=CURSOR_CHARS_MAX)] = None,
-) -> PageRequest:
+def page_request(limit: LimitQuery = PAGE_LIMIT_DEFAULT, cursor: CursorQuery = None) -> PageRequest:
     return PageRequest(limit=limit, after=decode_cursor(cursor) if cursor else None)
 
 
 PageParams = Annotated[PageRequest, Depends(page_request)]
 
 
-def next_cursor(rows: list, limit: int) -> str | None:
-    """Repositories fetch limit+1 rows: a row beyond the limit means there is a next page."""
+def _position_of(row: Any) -> str:
+    return encode_cursor(Position(row.created_at, row.id))
+
+
+def next_cursor(
+    rows: list, limit: int, cursor_of: Callable[[Any], str] = _position_of
+) -> str | None:
+    """Repositories fetch limit+1 rows: a row beyond the limit means there is a next page.
+    Its cursor names the last row returned: by default its (created_at, id)."""
     if len(rows) <= limit:
         return None
-    last = rows[limit - 1]
-    return encode_cursor(Position(last.created_at, last.id))
+    return cursor_of(rows[limit - 1])
 
 
 def keyset_page(stmt: Select, model: type, page: PageRequest) -> Select:
@@ -96,3 +115,37 @@ def keyset_page(stmt: Select, model: type, page: PageRequest) -> Select:
             )
         )
     return stmt.order_by(created_at, id_).limit(page.limit + 1)
+
+
+@dataclass(frozen=True)
+class IndexCursor:
+    """Cursors of a table read in the order of one unique, growing integer (a position in
+    the events feed): base64 of `prefix:index`; the prefix keeps one list's cursors out
+    of another's."""
+
+    prefix: str
+
+    def encode(self, index: int) -> str:
+        return _to_base64(f"{self.prefix}:{index}".encode())
+
+    def decode(self, cursor: str | None) -> int:
+        """The index the cursor names; 0 (the start) without one."""
+        if not cursor:
+            return 0
+        try:
+            # Unlike (created_at, id) cursors, these have always refused non-ASCII text
+            # rather than skip it: which cursors a route refuses is part of its contract.
+            if not cursor.isascii():
+                raise ValueError(cursor)
+            prefix, index = _from_base64(cursor).decode().split(":")
+            if prefix != self.prefix or int(index) < 0:
+                raise ValueError(prefix)
+            return int(index)
+        except ValueError:  # binascii.Error and UnicodeDecodeError among them
+            raise InvalidCursor() from None
+
+
+def index_page(stmt: Select, column: ColumnElement[int], *, after: int, limit: int) -> Select:
+    """One page of `stmt` in `column` order (unique, e.g. a feed position) after the
+    index `after`, plus one row that tells whether a next page exists."""
+    return stmt.where(column > after).order_by(column).limit(limit + 1)

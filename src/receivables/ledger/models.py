@@ -14,7 +14,7 @@ from enum import StrEnum
 from sqlalchemy import CheckConstraint, Index, text
 from sqlmodel import Field, SQLModel
 
-from receivables.kit.models import id_field, instant_field, minor_field
+from receivables.kit.models import id_field, instant_field, minor_field, partial_unique_index
 
 
 class AccountKind(StrEnum):
@@ -35,27 +35,13 @@ class EntryKind(StrEnum):
 class Account(SQLModel, table=True):
     __table_args__ = (
         # One account per owner and currency; partial because NULLs are distinct in UNIQUE.
-        Index(
-            "uq_account_organization_currency",
-            "organization_id",
-            "currency",
-            unique=True,
-            postgresql_where=text("kind = 'organization'"),
-            sqlite_where=text("kind = 'organization'"),
+        partial_unique_index(
+            "uq_account_organization_currency", "organization_id", "currency",
+            where=text("kind = 'organization'"),
         ),
-        Index(
-            "uq_account_escrow_deal",
-            "deal_id",
-            unique=True,
-            postgresql_where=text("kind = 'escrow'"),
-            sqlite_where=text("kind = 'escrow'"),
-        ),
-        Index(
-            "uq_account_platform_fee_currency",
-            "currency",
-            unique=True,
-            postgresql_where=text("kind = 'platform_fee'"),
-            sqlite_where=text("kind = 'platform_fee'"),
+        partial_unique_index("uq_account_escrow_deal", "deal_id", where=text("kind = 'escrow'")),
+        partial_unique_index(
+            "uq_account_platform_fee_currency", "currency", where=text("kind = 'platform_fee'")
         ),
         CheckConstraint(
             "kind <> 'escrow' OR debits_posted_minor <= credits_posted_minor",

@@ -17,6 +17,7 @@ from receivables.kit.deps import ClockDep, SessionDep, SettingsDep
 from receivables.kit.errors import NotFound, Unprocessable
 from receivables.ops import repository
 from receivables.ops.schemas import ClockChange, ClockRead, Health, Readiness
+from receivables.webhooks import repository as webhooks
 from receivables.worker import runner
 
 router = APIRouter(tags=["operations"])
@@ -95,10 +96,27 @@ async def tick(
 OPEN_LISTINGS = Gauge("receivables_open_listings", "Listings open for bids")
 DEALS = Gauge("receivables_deals", "Deals by status", ["status"])
 OVERDUE = Gauge("receivables_overdue_amount", "Owed on overdue or defaulted deals", ["currency"])
+WEBHOOK_BACKLOG = Gauge(
+    "receivables_webhook_backlog",
+    "Webhook deliveries due now and not yet delivered (active endpoints)",
+)
+WEBHOOK_BACKLOG_AGE = Gauge(
+    "receivables_webhook_backlog_oldest_age_seconds",
+    "Seconds since the oldest delivery of the webhook backlog was queued (0 when empty)",
+)
+WEBHOOK_RETRYING = Gauge(
+    "receivables_webhook_retrying",
+    "Pending webhook deliveries waiting out a retry delay after a failed attempt",
+)
+WORKER_DUE = Gauge(
+    "receivables_worker_due",
+    "Objects whose deadline has come, waiting for the worker, by job",
+    ["job"],
+)
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-async def metrics(session: SessionDep) -> PlainTextResponse:
+async def metrics(session: SessionDep, clock: ClockDep, settings: SettingsDep) -> PlainTextResponse:
     """Prometheus text format: request counts and latency histograms by route and status,
     and business gauges read from the database at scrape time."""
     OPEN_LISTINGS.set(await repository.open_listings(session))
@@ -107,4 +125,15 @@ async def metrics(session: SessionDep) -> PlainTextResponse:
         DEALS.labels(status.value).set(counts.get(status.value, 0))
     for currency, owed_minor in (await repository.overdue_minor_by_currency(session)).items():
         OVERDUE.labels(currency).set(owed_minor / 100)
+    now = clock.now()
+    backlog = await webhooks.delivery_backlog(session, now=now)
+    WEBHOOK_BACKLOG.set(backlog.due)
+    oldest = backlog.oldest_due_created_at
+    WEBHOOK_BACKLOG_AGE.set(max((now - oldest).total_seconds(), 0.0) if oldest else 0)
+    WEBHOOK_RETRYING.set(backlog.retrying)
+    due = await repository.due_deadlines(
+        session, now=now, today=clock.today(), grace_days=settings.grace_days
+    )
+    for job, count in due.items():
+        WORKER_DUE.labels(job).set(count)
     return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -16,12 +16,7 @@ from receivables.auth.principal import Principal
 from receivables.auth.roles import Role
 from receivables.kit.deps import ClockDep, SessionDep, SettingsDep
 from receivables.kit.errors import Forbidden, NotFound, problem_responses
-from receivables.kit.pagination import (
-    CURSOR_CHARS_MAX,
-    PAGE_LIMIT_DEFAULT,
-    PAGE_LIMIT_MAX,
-    InvalidCursor,
-)
+from receivables.kit.pagination import PAGE_LIMIT_DEFAULT, CursorQuery, InvalidCursor, LimitQuery
 from receivables.stats import csv, paging, service
 from receivables.stats.queries import Window
 from receivables.stats.schemas import (
@@ -64,10 +59,7 @@ def stats_window(
     return Window(currency=currency, first_day=from_, last_day=to)
 
 
-def stats_slice(
-    limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT_MAX)] = PAGE_LIMIT_DEFAULT,
-    cursor: Annotated[str | None, Query(max_length=CURSOR_CHARS_MAX)] = None,
-) -> paging.Slice:
+def stats_slice(limit: LimitQuery = PAGE_LIMIT_DEFAULT, cursor: CursorQuery = None) -> paging.Slice:
     offset = paging.decode_offset(cursor)
     if offset is None:
         raise InvalidCursor()

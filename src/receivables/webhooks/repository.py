@@ -6,15 +6,16 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from typing import NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from receivables.auth.principal import Principal
 from receivables.events.models import AuditChainHead
-from receivables.kit.pagination import PageRequest, keyset_page
+from receivables.kit.pagination import PageRequest, index_page, keyset_page
 from receivables.organizations.models import Organization, OrganizationStatus
 from receivables.webhooks.models import (
     DeliveryStatus,
@@ -186,12 +187,10 @@ async def delivery_page(
     status: str | None,
 ) -> list[WebhookDelivery]:
     """One page of the log in event order, plus one row telling whether more follow."""
-    stmt = select(WebhookDelivery).where(
-        WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.chain_index > after_index
-    )
+    stmt = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
     if status is not None:
         stmt = stmt.where(WebhookDelivery.status == status)
-    stmt = stmt.order_by(WebhookDelivery.chain_index).limit(limit + 1)
+    stmt = index_page(stmt, WebhookDelivery.chain_index, after=after_index, limit=limit)
     return list((await session.execute(stmt)).scalars())
 
 
@@ -209,3 +208,38 @@ async def attempts_of(
     for attempt in (await session.execute(stmt)).scalars():
         found[attempt.delivery_id].append(attempt)
     return found
+
+
+class DeliveryBacklog(NamedTuple):
+    due: int
+    """Deliveries `claim_due` would claim now: pending and due, of active endpoints of
+    active organizations."""
+    oldest_due_created_at: dt.datetime | None
+    """When the oldest of those was queued; None when there is none."""
+    retrying: int
+    """Pending deliveries of such endpoints waiting out a retry delay (due later)."""
+
+
+async def delivery_backlog(session: AsyncSession, *, now: dt.datetime) -> DeliveryBacklog:
+    """For /metrics, in one indexed scan of the pending rows (`ix_webhook_delivery_due`).
+    Parked deliveries (disabled or deleted endpoints: no `next_attempt_at`), failed and
+    delivered ones are waiting for nothing: not counted."""
+    is_due = WebhookDelivery.next_attempt_at <= now
+    stmt = (
+        select(
+            func.count(case((is_due, 1))),
+            func.min(case((is_due, WebhookDelivery.created_at))),
+            func.count(case((WebhookDelivery.next_attempt_at > now, 1))),
+        )
+        .select_from(WebhookDelivery)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .join(Organization, Organization.id == WebhookEndpoint.organization_id)
+        .where(
+            WebhookDelivery.status == DeliveryStatus.pending,
+            WebhookDelivery.next_attempt_at.is_not(None),
+            WebhookEndpoint.status == WebhookStatus.active,
+            Organization.status == OrganizationStatus.active,
+        )
+    )
+    due, oldest, retrying = (await session.execute(stmt)).one()
+    return DeliveryBacklog(int(due), oldest, int(retrying))

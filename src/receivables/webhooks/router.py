@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from typing import Annotated, Literal
 
@@ -13,10 +11,10 @@ from receivables.auth.dependencies import Actor
 from receivables.kit.deps import ClockDep, SessionDep, SettingsDep
 from receivables.kit.errors import NotFound, problem_responses
 from receivables.kit.pagination import (
-    CURSOR_CHARS_MAX,
     PAGE_LIMIT_DEFAULT,
-    PAGE_LIMIT_MAX,
-    InvalidCursor,
+    CursorQuery,
+    IndexCursor,
+    LimitQuery,
     Page,
     PageParams,
     next_cursor,
@@ -34,24 +32,7 @@ from receivables.webhooks.schemas import (
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
-CURSOR_PREFIX = "delivery"
-
-
-def _cursor(chain_index: int) -> str:
-    return base64.urlsafe_b64encode(f"{CURSOR_PREFIX}:{chain_index}".encode()).decode().rstrip("=")
-
-
-def _after_index(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, index = text.split(":")
-        if prefix != CURSOR_PREFIX or int(index) < 0:
-            raise ValueError(text)
-        return int(index)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidCursor() from None
+DELIVERY_CURSOR = IndexCursor("delivery")
 
 
 @router.post(
@@ -111,16 +92,17 @@ async def list_deliveries(
     webhook_id: uuid.UUID,
     actor: Actor,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT_MAX)] = PAGE_LIMIT_DEFAULT,
-    cursor: Annotated[str | None, Query(max_length=CURSOR_CHARS_MAX)] = None,
+    limit: LimitQuery = PAGE_LIMIT_DEFAULT,
+    cursor: CursorQuery = None,
     status: Annotated[Literal["pending", "delivered", "failed"] | None, Query()] = None,
 ):
     """The delivery log of one of your webhooks, in event order: each event queued for
     it, its state, and every attempt (status code, the start of the answer, error,
     duration)."""
+    after_index = DELIVERY_CURSOR.decode(cursor)
     rows, attempts = await service.deliveries_page(
-        session, actor, webhook_id, after_index=_after_index(cursor), limit=limit, status=status
+        session, actor, webhook_id, after_index=after_index, limit=limit, status=status
     )
     items = [delivery_read(row, attempts[row.id]) for row in rows[:limit]]
-    following = _cursor(rows[limit - 1].chain_index) if len(rows) > limit else None
+    following = next_cursor(rows, limit, lambda row: DELIVERY_CURSOR.encode(row.chain_index))
     return DeliveryPage(items=items, next_cursor=following)

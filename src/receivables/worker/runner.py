@@ -15,7 +15,9 @@ import datetime as dt
 import json
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import AwareDatetime, Field
@@ -46,6 +48,28 @@ class WorkerSettings(BaseSettings):
     now: AwareDatetime | None = None
     """Run as if it were this instant (a frozen clock), for demos and tests; refused
     unless RECEIVABLES_SIMULATED_CLOCK=true. `--now` overrides it."""
+    heartbeat_file: Path | None = None
+    """The loop touches this file before each batch and each pause: a container health
+    check reads its age (docker-compose.yml). Unset: no file."""
+
+
+class Heartbeat:
+    """Touches a file to say the loop is making progress; a failure is logged, never
+    fatal (the health check then reports the staleness)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.failing = False
+
+    def __call__(self) -> None:
+        try:
+            self.path.touch()
+        except OSError as exc:
+            if not self.failing:
+                log.warning("cannot touch the heartbeat file %s: %s", self.path, exc)
+            self.failing = True
+        else:
+            self.failing = False
 
 
 class FrozenNowRefused(ValueError):
@@ -80,14 +104,18 @@ async def run_due(
     clock: Clock,
     settings: Settings,
     stop: asyncio.Event | None = None,
+    beat: Callable[[], None] | None = None,
 ) -> RunReport:
     """Run every job until nothing of its kind is due (a batch smaller than its maximum),
-    in JOBS order; stop early, between two batches, once `stop` is set."""
+    in JOBS order; stop early, between two batches, once `stop` is set. `beat` is called
+    before each batch (the loop's heartbeat)."""
     report = RunReport()
     for job in JOBS:
         for _ in range(BATCHES_PER_JOB_MAX):
             if stop is not None and stop.is_set():
                 return report
+            if beat is not None:
+                beat()
             try:
                 count = await run_batch(sessionmaker, job, clock=clock, settings=settings)
             except Exception:
@@ -107,12 +135,16 @@ async def run_forever(
     settings: Settings,
     poll_seconds: float,
     stop: asyncio.Event,
+    beat: Callable[[], None] | None = None,
 ) -> None:
-    """Pass after pass until `stop` is set; a pass in progress finishes its current batch."""
+    """Pass after pass until `stop` is set; a pass in progress finishes its current batch
+    (a batch is never interrupted: it commits, and the pass ends before the next one)."""
     while not stop.is_set():
-        report = await run_due(sessionmaker, clock=clock, settings=settings, stop=stop)
+        report = await run_due(sessionmaker, clock=clock, settings=settings, stop=stop, beat=beat)
         if report.total or report.failed:
             log.info("processed %s failed %s", report.processed, report.failed)
+        if beat is not None:
+            beat()
         try:
             await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
         except TimeoutError:
@@ -146,13 +178,21 @@ async def main(settings: Settings, *, once: bool, now: dt.datetime | None) -> in
             print(json.dumps(report.as_dict(), sort_keys=True), flush=True)
             return 1 if report.failed else 0
         stop = asyncio.Event()
+
+        def request_stop(signum: signal.Signals) -> None:
+            if not stop.is_set():
+                log.info("%s received: finishing the current batch, then stopping", signum.name)
+            stop.set()
+
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, request_stop, signum)
         log.info("worker started: polling every %s s", worker_settings.poll_seconds)
+        heartbeat_file = worker_settings.heartbeat_file
         await run_forever(
             sessionmaker, clock=clock, settings=settings,
             poll_seconds=worker_settings.poll_seconds, stop=stop,
+            beat=Heartbeat(heartbeat_file) if heartbeat_file is not None else None,
         )
         log.info("worker stopped")
         return 0
