@@ -21,7 +21,8 @@ from receivables.auth.roles import Role
 from receivables.kit.deps import ClockDep, SessionDep, SettingsDep
 from receivables.kit.errors import Forbidden, NotAuthenticated
 from receivables.organizations import repository as organizations
-from receivables.organizations.models import Organization, OrganizationStatus
+from receivables.organizations.models import OrganizationStatus
+from receivables.organizations.repository import Standing
 
 bearer = HTTPBearer(auto_error=False, description="An access token from POST /auth/token")
 
@@ -53,36 +54,30 @@ def _unauthenticated(detail: str) -> NotAuthenticated:
     return NotAuthenticated(detail, headers=CHALLENGE)
 
 
-def _organization_matches(organization: Organization, claims: tokens.AccessClaims) -> bool:
+def _standing_ok(standing: Standing | None, claims: tokens.AccessClaims) -> bool:
     return (
-        organization.status == OrganizationStatus.active
-        and organization.id == claims.organization_id
-        and organization.kind == claims.role
+        standing is not None
+        and standing.active
+        and standing.organization_status == OrganizationStatus.active
+        and standing.organization_id == claims.organization_id
+        and standing.organization_kind == claims.role
     )
 
 
 async def _principal_for_client(
     session: AsyncSession, claims: tokens.AccessClaims, client_id: uuid.UUID
 ) -> Principal:
-    found = await repository.get_client_with_organization(session, client_id)
-    if found is None:
-        raise _unauthenticated("the token's client no longer exists")
-    client, organization = found
-    if client.revoked_at is not None or not _organization_matches(organization, claims):
-        raise _unauthenticated("the token's client or organization is not active")
-    return Principal(role=Role(claims.role), organization_id=organization.id, client_id=client.id)
+    if not _standing_ok(await repository.client_standing(session, client_id), claims):
+        raise _unauthenticated("the token's client or organization is no longer active")
+    return Principal(role=Role(claims.role), organization_id=claims.organization_id, client_id=client_id)
 
 
 async def _principal_for_user(
     session: AsyncSession, claims: tokens.AccessClaims, user_id: uuid.UUID
 ) -> Principal:
-    found = await organizations.get_user_with_organization(session, user_id)
-    if found is None:
-        raise _unauthenticated("the token's user no longer exists")
-    user, organization = found
-    if not user.is_active or not _organization_matches(organization, claims):
-        raise _unauthenticated("the token's user or organization is not active")
-    return Principal(role=Role(claims.role), organization_id=organization.id, user_id=user.id)
+    if not _standing_ok(await organizations.user_standing(session, user_id), claims):
+        raise _unauthenticated("the token's user or organization is no longer active")
+    return Principal(role=Role(claims.role), organization_id=claims.organization_id, user_id=user_id)
 
 
 async def get_principal(

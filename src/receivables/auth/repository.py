@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from receivables.auth.models import ApiClient, LoginThrottle, RefreshToken
 from receivables.kit.pagination import PageRequest, keyset_page
 from receivables.organizations.models import Organization
+from receivables.organizations.repository import Standing, standing_of
 
 # ------------------------------------------------------------------ refresh tokens
 
@@ -55,6 +56,13 @@ async def get_client_with_organization(
     )
     row = (await session.execute(stmt)).first()
     return (row[0], row[1]) if row else None
+
+
+async def client_standing(session: AsyncSession, client_id: uuid.UUID) -> Standing | None:
+    """One indexed join: what every request by a client token re-checks."""
+    stmt = standing_of(ApiClient.revoked_at.is_(None), ApiClient.organization_id)
+    row = (await session.execute(stmt.where(ApiClient.id == client_id))).first()
+    return Standing(*row) if row else None
 
 
 async def get_client_for_update(

@@ -82,7 +82,7 @@ def decode_cursor(cursor: str) -> Position:
         raise InvalidCursor() from exc
 
 
-def page_request(limit: LimitQuery = PAGE_LIMIT_DEFAULT, cursor: CursorQuery = None) -> PageRequest:
+async def page_request(limit: LimitQuery = PAGE_LIMIT_DEFAULT, cursor: CursorQuery = None) -> PageRequest:
     return PageRequest(limit=limit, after=decode_cursor(cursor) if cursor else None)
 
 

@@ -46,7 +46,7 @@ async def readyz(request: Request, settings: SettingsDep):
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 
-def _require_simulated_clock(clock: ClockDep, settings: SettingsDep) -> None:
+async def _require_simulated_clock(clock: ClockDep, settings: SettingsDep) -> None:
     """Without RECEIVABLES_SIMULATED_CLOCK=true the admin routes do not exist (404),
     checked before authentication so their existence is not even hinted."""
     if not settings.simulated_clock or not isinstance(clock, SimulatedClock):

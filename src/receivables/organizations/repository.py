@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import NamedTuple
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +39,30 @@ async def first_of_kind(session: AsyncSession, kind: str) -> Organization | None
 async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
     stmt = select(User).where(User.email == email.lower())
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+class Standing(NamedTuple):
+    """What every request re-checks of a token's holder: is it still active, and is its
+    organization still the active one of the kind the token names. Plain columns, no ORM
+    objects: this runs on every authenticated request."""
+
+    active: bool
+    organization_id: uuid.UUID
+    organization_status: str
+    organization_kind: str
+
+
+def standing_of(holder_active, holder_organization_id) -> Select:
+    """The Standing columns of a holder (a user or an API client) joined to its organization."""
+    return select(holder_active, Organization.id, Organization.status, Organization.kind).join(
+        Organization, Organization.id == holder_organization_id
+    )
+
+
+async def user_standing(session: AsyncSession, user_id: uuid.UUID) -> Standing | None:
+    stmt = standing_of(User.is_active, User.organization_id).where(User.id == user_id)
+    row = (await session.execute(stmt)).first()
+    return Standing(*row) if row else None
 
 
 async def get_user_with_organization(

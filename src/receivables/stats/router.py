@@ -45,7 +45,7 @@ def _invalid(field: str, message: str) -> RequestValidationError:
     return RequestValidationError([{"loc": ("query", field), "msg": message, "type": "value_error"}])
 
 
-def stats_window(
+async def stats_window(
     from_: Annotated[
         dt.date | None, Query(alias="from", description="First UTC day (YYYY-MM-DD), inclusive")
     ] = None,
@@ -59,7 +59,7 @@ def stats_window(
     return Window(currency=currency, first_day=from_, last_day=to)
 
 
-def stats_slice(limit: LimitQuery = PAGE_LIMIT_DEFAULT, cursor: CursorQuery = None) -> paging.Slice:
+async def stats_slice(limit: LimitQuery = PAGE_LIMIT_DEFAULT, cursor: CursorQuery = None) -> paging.Slice:
     offset = paging.decode_offset(cursor)
     if offset is None:
         raise InvalidCursor()
