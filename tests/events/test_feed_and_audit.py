@@ -88,6 +88,25 @@ class TestAuditChain:
         indexes = [row["chain_index"] for row in page["items"]]
         assert indexes == list(range(1, len(indexes) + 1))
 
+    async def test_every_committed_row_is_sealed_and_a_rolled_back_one_leaves_no_link(
+        self, app, client, world: World, clock
+    ):
+        """PostgreSQL seals in a trigger inside the COMMIT, SQLite in Python before it:
+        either way no committed row is left without its link or with its canonical bytes,
+        and a refused request (rolled back) takes no place in the chain."""
+        await _auction(client, world, clock)
+        refused = await client.post("/receivables", json={}, headers=world.sme.headers)
+        assert refused.status_code == 422
+        async with app.state.sessionmaker() as session:
+            counts = (await session.execute(text(
+                "SELECT count(*), count(chain_index), count(hash), count(seal_before), "
+                "count(seal_after), max(chain_index) FROM audit_record"
+            ))).one()
+            head = (await session.execute(text("SELECT last_index FROM audit_chain_head"))).scalar_one()
+        rows, indexed, hashed, befores, afters, last = counts
+        assert rows == indexed == hashed == last == head > 10
+        assert befores == afters == 0
+
     @pytest.mark.corrupts_audit
     async def test_an_edited_row_breaks_the_chain_there(self, app, client, world: World, clock):
         await _auction(client, world, clock)
