@@ -91,6 +91,29 @@ async def lock_listing(session: AsyncSession, listing_id: uuid.UUID) -> Listing 
     return (await session.execute(_LOCK_LISTING, {"listing_id": listing_id})).scalar_one_or_none()
 
 
+@functools.cache
+def _visible_lock(role: Role) -> Select:
+    """`lock_listing` restricted by `_visible_listings`'s rule for `role`, built once per
+    role with the caller and the listing as parameters (as `_visibility_probe`). FOR
+    UPDATE OF listing: the rule's subquery on bids locks nothing."""
+    caller = Principal(role=role, organization_id=bindparam("organization_id"))  # type: ignore[arg-type]
+    return (
+        _visible_listings(caller, select(Listing))
+        .where(Listing.id == bindparam("listing_id"))
+        .with_for_update(of=Listing)
+        .execution_options(populate_existing=True)
+    )
+
+
+async def lock_visible_listing(
+    session: AsyncSession, principal: Principal, listing_id: uuid.UUID
+) -> Listing | None:
+    """The listing, locked, if `principal` may see it (None: answer 404): the visibility
+    check and the lock in one statement, on every bid and award."""
+    params = {"listing_id": listing_id, "organization_id": principal.organization_id}
+    return (await session.execute(_visible_lock(principal.role), params)).scalar_one_or_none()
+
+
 async def lock_bid(session: AsyncSession, bid_id: uuid.UUID) -> Bid | None:
     stmt = (
         select(Bid).where(Bid.id == bid_id).with_for_update().execution_options(populate_existing=True)

@@ -116,13 +116,11 @@ def _require_financeable(receivable, max_rate_ppm: int, ratio_ppm: int, *, fee_r
 async def open_listing(
     session: AsyncSession, actor: Principal, body: ListingCreate, *, clock: Clock, fee_rate_ppm: int
 ) -> Listing:
-    receivable = await receivables_repository.get_visible(session, actor, body.receivable_id)
+    receivable = await receivables_repository.get_visible(session, actor, body.receivable_id, lock=True)
     if receivable is None:
         raise NotFound("no such receivable")
     if receivable.seller_id != actor.organization_id:
         raise Forbidden("only the seller may list a receivable")
-    receivable = await receivables_repository.get_for_update(session, receivable.id)
-    assert receivable is not None
     # The state answers first (409), the payload after (422), as everywhere else.
     apply(RECEIVABLE_TRANSITIONS, ReceivableStatus(receivable.status), ReceivableAction.list, actor.role)
     now = clock.now()
@@ -151,13 +149,15 @@ async def open_listing(
 async def _open_listing_for_bids(
     session: AsyncSession, actor: Principal, listing_id, *, clock, visible: bool = False
 ) -> Listing:
-    """Visibility first (404), then the row lock, then the auction's clock (409).
-    `visible`: the caller already proved it may see the listing (a bank's own bid on it),
-    so the visibility query is skipped."""
-    if not visible and not await repository.listing_visible(session, actor, listing_id):
+    """Visibility (404) with the row lock, in one statement, then the auction's state
+    and clock (409). `visible`: the caller already proved it may see the listing (a
+    bank's own bid on it), so only the lock is taken."""
+    if visible:
+        listing = await repository.lock_listing(session, listing_id)
+    else:
+        listing = await repository.lock_visible_listing(session, actor, listing_id)
+    if listing is None:
         raise NotFound("no such listing")
-    listing = await repository.lock_listing(session, listing_id)
-    assert listing is not None
     if listing.status != ListingStatus.open:
         raise AuctionClosed(f"the listing is {listing.status}")
     if clock.now() >= listing.closes_at:
@@ -268,10 +268,9 @@ async def _close_losers(session, actor, listing: Listing, *, clock, winner_id=No
 
 
 async def _owned_listing(session: AsyncSession, actor: Principal, listing_id: uuid.UUID) -> Listing:
-    if not await repository.listing_visible(session, actor, listing_id):
+    listing = await repository.lock_visible_listing(session, actor, listing_id)
+    if listing is None:
         raise NotFound("no such listing")
-    listing = await repository.lock_listing(session, listing_id)
-    assert listing is not None
     return listing
 
 

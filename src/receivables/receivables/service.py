@@ -171,10 +171,7 @@ async def _load(
 # ------------------------------------------------------------------ submission
 
 
-async def _valid_debtor(
-    session: AsyncSession, seller_id: uuid.UUID, debtor_id: uuid.UUID
-) -> Organization:
-    debtor = await organizations.get(session, debtor_id)
+def _valid_debtor(debtor: Organization | None, seller_id: uuid.UUID) -> Organization:
     if debtor is None or debtor.kind != Role.core:
         raise InvalidDebtor("debtor_id: no core enterprise with this id")
     if debtor.status != OrganizationStatus.active:
@@ -184,11 +181,11 @@ async def _valid_debtor(
     return debtor
 
 
-async def _fingerprint(
-    session: AsyncSession, seller_id: uuid.UUID, debtor_id: uuid.UUID, invoice_number: str
+def _fingerprint(
+    parties: dict[uuid.UUID, Organization], seller_id: uuid.UUID, debtor_id: uuid.UUID,
+    invoice_number: str,
 ) -> str:
-    seller = await organizations.get(session, seller_id)
-    debtor = await organizations.get(session, debtor_id)
+    seller, debtor = parties.get(seller_id), parties.get(debtor_id)
     if seller is None or debtor is None:
         raise InvalidDebtor("debtor_id: unknown party")
     return receivable_fingerprint(seller.credit_code, debtor.credit_code, invoice_number)
@@ -206,9 +203,10 @@ async def submit(
     confirm it within the confirmation window."""
     seller_id = actor.organization_id
     invariant(seller_id is not None, "an sme principal belongs to an organization")
-    debtor = await _valid_debtor(session, seller_id, body.debtor_id)
+    parties = await organizations.get_many(session, (seller_id, body.debtor_id))
+    debtor = _valid_debtor(parties.get(body.debtor_id), seller_id)
     _check_dates(issue_date=body.issue_date, due_date=body.due_date, clock=clock)
-    fingerprint = await _fingerprint(session, seller_id, debtor.id, body.invoice_number)
+    fingerprint = _fingerprint(parties, seller_id, debtor.id, body.invoice_number)
     if await repository.active_fingerprint_taken(session, fingerprint):
         raise DuplicateReceivable()
     now = clock.now()
@@ -329,8 +327,9 @@ async def amend(
     _check_allowed(receivable, actor, ReceivableAction.amend)
     values = _amended_values(receivable, body)
     _check_dates(issue_date=values["issue_date"], due_date=values["due_date"], clock=clock)
-    fingerprint = await _fingerprint(
-        session, receivable.seller_id, receivable.debtor_id, values["invoice_number"]
+    parties = await organizations.get_many(session, (receivable.seller_id, receivable.debtor_id))
+    fingerprint = _fingerprint(
+        parties, receivable.seller_id, receivable.debtor_id, values["invoice_number"]
     )
     if await repository.active_fingerprint_taken(session, fingerprint, other_than=receivable.id):
         raise DuplicateReceivable()
