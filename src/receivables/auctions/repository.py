@@ -6,7 +6,7 @@ import datetime as dt
 import functools
 import uuid
 
-from sqlalchemy import Select, and_, bindparam, exists, or_, select, true, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from receivables.auctions.lifecycle import BidStatus, ListingStatus
@@ -186,6 +186,12 @@ async def bidder_ids(session: AsyncSession, listing_id: uuid.UUID) -> list[uuid.
     return list((await session.execute(stmt)).scalars())
 
 
+def closing(now: dt.datetime) -> tuple[ColumnElement[bool], ...]:
+    """Open listings whose `closes_at` has come: what `claim_closing` takes and the
+    worker's backlog gauge counts (ops/repository.py)."""
+    return (Listing.status == ListingStatus.open, Listing.closes_at <= now)
+
+
 async def claim_closing(
     session: AsyncSession, *, now: dt.datetime, batch_size_max: int
 ) -> list[Listing]:
@@ -194,7 +200,7 @@ async def claim_closing(
     never close the same auction twice; a skipped row is due again at the next pass."""
     stmt = (
         select(Listing)
-        .where(Listing.status == ListingStatus.open, Listing.closes_at <= now)
+        .where(*closing(now))
         .order_by(Listing.closes_at, Listing.id)
         .limit(batch_size_max)
         .with_for_update(skip_locked=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from receivables.auth.principal import Principal
@@ -70,37 +70,50 @@ def _claim(*conditions, order_by) -> Select:
     )
 
 
+# What each deadline job claims, and the worker's backlog gauge counts (ops/repository.py).
+
+
+def unfunded(now: dt.datetime) -> tuple[ColumnElement[bool], ...]:
+    """Deals still awaiting funding at their funding deadline."""
+    return (Deal.status == DealStatus.awaiting_funding, Deal.funding_deadline_at <= now)
+
+
+def overdue(today: dt.date) -> tuple[ColumnElement[bool], ...]:
+    """Disbursed deals whose due date has passed (today is later) with money still owed."""
+    return (
+        Deal.status == DealStatus.disbursed, Deal.due_date < today,
+        Deal.repaid_minor < Deal.face_value_minor,
+    )
+
+
+def defaulting(today: dt.date, grace_days: int) -> tuple[ColumnElement[bool], ...]:
+    """Overdue deals still owing once `grace_days` have passed after the due date in full
+    (today is later than due date + grace)."""
+    last_due_date = today - dt.timedelta(days=grace_days + 1)
+    return (
+        Deal.status == DealStatus.overdue, Deal.due_date <= last_due_date,
+        Deal.repaid_minor < Deal.face_value_minor,
+    )
+
+
 async def claim_unfunded(
     session: AsyncSession, *, now: dt.datetime, batch_size_max: int
 ) -> list[Deal]:
-    """Deals still awaiting funding at their funding deadline."""
-    stmt = _claim(
-        Deal.status == DealStatus.awaiting_funding, Deal.funding_deadline_at <= now,
-        order_by=(Deal.funding_deadline_at,),
-    )
+    stmt = _claim(*unfunded(now), order_by=(Deal.funding_deadline_at,))
     return list((await session.execute(stmt.limit(batch_size_max))).scalars())
 
 
 async def claim_overdue(
     session: AsyncSession, *, today: dt.date, batch_size_max: int
 ) -> list[Deal]:
-    """Disbursed deals whose due date has passed (today is later) with money still owed."""
-    stmt = _claim(
-        Deal.status == DealStatus.disbursed, Deal.due_date < today,
-        Deal.repaid_minor < Deal.face_value_minor, order_by=(Deal.due_date,),
-    )
+    stmt = _claim(*overdue(today), order_by=(Deal.due_date,))
     return list((await session.execute(stmt.limit(batch_size_max))).scalars())
 
 
 async def claim_defaulting(
-    session: AsyncSession, *, last_due_date: dt.date, batch_size_max: int
+    session: AsyncSession, *, today: dt.date, grace_days: int, batch_size_max: int
 ) -> list[Deal]:
-    """Overdue deals due on or before `last_due_date` (today minus the grace period,
-    minus one day: the grace period has passed in full)."""
-    stmt = _claim(
-        Deal.status == DealStatus.overdue, Deal.due_date <= last_due_date,
-        Deal.repaid_minor < Deal.face_value_minor, order_by=(Deal.due_date,),
-    )
+    stmt = _claim(*defaulting(today, grace_days), order_by=(Deal.due_date,))
     return list((await session.execute(stmt.limit(batch_size_max))).scalars())
 
 

@@ -267,9 +267,8 @@ async def mark_defaulted(
 ) -> int:
     """Overdue deals still owing once `grace_days` have passed after the due date (today
     is later than due date + grace) become `defaulted`, their receivables too."""
-    last_due_date = clock.today() - dt.timedelta(days=grace_days + 1)
     due = await repository.claim_defaulting(
-        session, last_due_date=last_due_date, batch_size_max=batch_size_max
+        session, today=clock.today(), grace_days=grace_days, batch_size_max=batch_size_max
     )
     for deal in due:
         await _mark(session, deal, clock=clock, action=DealAction.mark_defaulted,

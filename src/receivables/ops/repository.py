@@ -7,11 +7,13 @@ import datetime as dt
 from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from receivables.auctions import repository as auctions
 from receivables.auctions.lifecycle import ListingStatus
 from receivables.auctions.models import Listing
+from receivables.deals import repository as deals
 from receivables.deals.lifecycle import DealStatus
 from receivables.deals.models import Deal
-from receivables.receivables.lifecycle import ReceivableStatus
+from receivables.receivables import repository as receivables
 from receivables.receivables.models import Receivable
 
 
@@ -40,38 +42,19 @@ async def due_deadlines(
     session: AsyncSession, *, now: dt.datetime, today: dt.date, grace_days: int
 ) -> dict[str, int]:
     """The worker's own backlog: objects whose deadline has come and that a pass would
-    move now, by job name (`worker.jobs.JOBS`). The conditions are those of the jobs'
-    claim queries (`claim_lapsed`, `claim_closing`, `claim_unfunded`, `claim_overdue`,
-    `claim_defaulting`), counted in one statement on indexed status and deadline columns."""
-    owing = Deal.repaid_minor < Deal.face_value_minor
-    last_due_date = today - dt.timedelta(days=grace_days + 1)
+    move now, by job name (`worker.jobs.JOBS`), with the very conditions the jobs' claim
+    queries take, counted in one statement."""
 
-    def part(job: str, model, *conditions):
+    def part(job: str, model, conditions):
         return select(literal(job).label("job"), func.count().label("due")).select_from(
             model
         ).where(*conditions)
 
     stmt = union_all(
-        part(
-            "receivables_expired", Receivable,
-            Receivable.status == ReceivableStatus.submitted,
-            Receivable.confirmation_deadline_at <= now,
-        ),
-        part(
-            "auctions_closed", Listing,
-            Listing.status == ListingStatus.open, Listing.closes_at <= now,
-        ),
-        part(
-            "deals_cancelled", Deal,
-            Deal.status == DealStatus.awaiting_funding, Deal.funding_deadline_at <= now,
-        ),
-        part(
-            "deals_overdue", Deal,
-            Deal.status == DealStatus.disbursed, Deal.due_date < today, owing,
-        ),
-        part(
-            "deals_defaulted", Deal,
-            Deal.status == DealStatus.overdue, Deal.due_date <= last_due_date, owing,
-        ),
+        part("receivables_expired", Receivable, receivables.lapsed(now)),
+        part("auctions_closed", Listing, auctions.closing(now)),
+        part("deals_cancelled", Deal, deals.unfunded(now)),
+        part("deals_overdue", Deal, deals.overdue(today)),
+        part("deals_defaulted", Deal, deals.defaulting(today, grace_days)),
     )
     return {job: int(due) for job, due in (await session.execute(stmt)).all()}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import Select, false, or_, select
+from sqlalchemy import ColumnElement, Select, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from receivables.auctions.models import Bid, Listing
@@ -85,6 +85,15 @@ async def active_fingerprint_taken(
     return (await session.execute(stmt.limit(1))).first() is not None
 
 
+def lapsed(now: dt.datetime) -> tuple[ColumnElement[bool], ...]:
+    """Submitted receivables whose confirmation window has passed: what `claim_lapsed`
+    takes and the worker's backlog gauge counts (ops/repository.py)."""
+    return (
+        Receivable.status == ReceivableStatus.submitted,
+        Receivable.confirmation_deadline_at <= now,
+    )
+
+
 async def claim_lapsed(
     session: AsyncSession, *, now: dt.datetime, batch_size_max: int
 ) -> list[Receivable]:
@@ -93,10 +102,7 @@ async def claim_lapsed(
     same receivable twice."""
     stmt = (
         select(Receivable)
-        .where(
-            Receivable.status == ReceivableStatus.submitted,
-            Receivable.confirmation_deadline_at <= now,
-        )
+        .where(*lapsed(now))
         .order_by(Receivable.confirmation_deadline_at, Receivable.id)
         .limit(batch_size_max)
         .with_for_update(skip_locked=True)
