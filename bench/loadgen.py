@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """The load generator: a separate process that drives one scenario against one server
-with async httpx over a bounded number of keep-alive connections, then prints one JSON
-result on stdout. bench/run.py starts it once per scenario and target:
+with an async HTTP client over a bounded number of keep-alive connections, then prints
+one JSON result on stdout. bench/run.py starts it once per scenario and target:
 
     python bench/loadgen.py SPEC.json      # SPEC: see `Spec` below
 
-Each of `connections` tasks owns one connection (httpx pool limited to the same number)
+The client is aiohttp, not httpx: its C parser costs about a third of httpx's CPU per
+request, and every core the generator does not use is one the server and PostgreSQL,
+sharing the machine, can (bench/README.md has the measurement).
+
+Each of `connections` tasks owns one connection (the pool is limited to the same number)
 and sends its next request as soon as the previous answer arrived (closed loop). The
 first `warmup` seconds are driven the same way but not measured. Latency is measured
-from just before the request is handed to httpx to the end of reading the body.
+from just before the request is handed to the client to the end of reading the body.
 
 Besides requests/s, latency percentiles and errors, the result carries this process's
 own CPU time over the measured window, so the report can show the generator was not
@@ -27,7 +31,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 
 try:  # uvloop is installed with uvicorn[standard]: the generator uses it too
     import uvloop
@@ -46,19 +50,19 @@ class Recorder:
     acked: Counter = field(default_factory=Counter)
     """2xx answers per step, warm-up included (the database checks count those)."""
 
-    def add(self, step: str, seconds: float, response: httpx.Response | None, expect: int,
+    def add(self, step: str, seconds: float, status: int | None, body: bytes, expect: int,
             problem: str | None = None) -> bool:
-        ok = response is not None and response.status_code == expect
+        ok = status == expect
         if ok:
             self.acked[step] += 1
         if self.measuring:
             self.latencies.setdefault(step, []).append(seconds)
             if not ok:
-                code = f"{step}:{response.status_code if response is not None else problem}"
+                code = f"{step}:{status if status is not None else problem}"
                 self.errors[code] += 1
                 if len(self.error_samples) < 5:
-                    body = response.text[:300] if response is not None else problem
-                    self.error_samples.append(f"{code} {body}")
+                    text = body[:300].decode(errors="replace") if status is not None else problem
+                    self.error_samples.append(f"{code} {text}")
         return ok
 
 
@@ -69,32 +73,33 @@ class Driver:
         self.stop = False
         self.rng = random.Random(spec.get("seed", 1))
 
-    async def call(self, client: httpx.AsyncClient, step: str, method: str, path: str,
-                   token: str, body: Any = None, expect: int = 200) -> dict | None:
-        headers = {"Authorization": f"Bearer {token}"}
-        started = time.perf_counter()
-        response, problem = None, None
+    async def send(self, client: aiohttp.ClientSession, method: str, path: str,
+                   headers: dict[str, str] | None = None, body: Any = None) -> tuple[int | None, bytes, str | None]:
+        """(status, body, None) or (None, b"", the transport error's name)."""
         try:
-            response = await client.request(method, path, headers=headers, json=body)
-        except httpx.HTTPError as exc:
-            problem = type(exc).__name__
-        elapsed = time.perf_counter() - started
-        ok = self.rec.add(step, elapsed, response, expect, problem)
-        return response.json() if ok and response.content else None
+            async with client.request(method, path, headers=headers, json=body) as response:
+                return response.status, await response.read(), None
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            return None, b"", type(exc).__name__
+
+    async def call(self, client: aiohttp.ClientSession, step: str, method: str, path: str,
+                   token: str, body: Any = None, expect: int = 200) -> dict | None:
+        started = time.perf_counter()
+        status, content, problem = await self.send(
+            client, method, path, {"Authorization": f"Bearer {token}"}, body)
+        ok = self.rec.add(step, time.perf_counter() - started, status, content, expect, problem)
+        return json.loads(content) if ok and content else None
 
     # -------------------------------------------------------------- scenarios
 
-    async def trivial(self, client: httpx.AsyncClient, task: int) -> None:
+    async def trivial(self, client: aiohttp.ClientSession, task: int) -> None:
         path = self.spec["path"]
         while not self.stop:
             started = time.perf_counter()
-            try:
-                response = await client.get(path)
-                self.rec.add("get", time.perf_counter() - started, response, 200)
-            except httpx.HTTPError as exc:
-                self.rec.add("get", time.perf_counter() - started, None, 200, type(exc).__name__)
+            status, content, problem = await self.send(client, "GET", path)
+            self.rec.add("get", time.perf_counter() - started, status, content, 200, problem)
 
-    async def bids(self, client: httpx.AsyncClient, task: int) -> None:
+    async def bids(self, client: aiohttp.ClientSession, task: int) -> None:
         """Every (bank, listing) pair at most once, in a seeded random order."""
         banks, listings = self.spec["banks"], self.spec["listings"]
         while not self.stop:
@@ -107,7 +112,7 @@ class Driver:
             await self.call(client, "bid", "POST", f"/listings/{listing}/bids", bank["token"],
                             {"discount_rate": rate}, 201)
 
-    async def hot(self, client: httpx.AsyncClient, task: int) -> None:
+    async def hot(self, client: aiohttp.ClientSession, task: int) -> None:
         """This task's banks each place one bid on the hot listing, then revise it in
         turn: one request per bank at a time, so each bank's last acknowledged rate is
         what the database must hold afterwards."""
@@ -132,7 +137,7 @@ class Driver:
             if answer is not None:
                 self.hot_rates[bank["organization_id"]] = rate
 
-    async def market(self, client: httpx.AsyncClient, task: int) -> None:
+    async def market(self, client: aiohttp.ClientSession, task: int) -> None:
         """Banks browse the open market page after page, from the first again at the end."""
         banks, limit = self.spec["banks"], self.spec.get("limit", 50)
         bank, cursor = banks[(task + self.offset) % len(banks)], None
@@ -143,7 +148,7 @@ class Driver:
             if cursor is None:
                 bank = banks[self.rng.randrange(len(banks))]
 
-    async def lifecycle(self, client: httpx.AsyncClient, task: int) -> None:
+    async def lifecycle(self, client: aiohttp.ClientSession, task: int) -> None:
         """submit → confirm → list → bid → award → fund → repay in full, again and again."""
         s = self.spec
         due = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 90 * 86400))
@@ -209,9 +214,10 @@ class Driver:
         self.hot_bids: dict[str, str] = {}
         self.hot_rates: dict[str, str] = {}
         self.settled_measured = self.settled_total = 0
-        limits = httpx.Limits(max_connections=self.connections, max_keepalive_connections=self.connections)
-        timeout = httpx.Timeout(spec.get("timeout", 30.0))
-        async with httpx.AsyncClient(base_url=spec["base_url"], limits=limits, timeout=timeout) as client:
+        connector = aiohttp.TCPConnector(limit=self.connections)
+        timeout = aiohttp.ClientTimeout(total=spec.get("timeout", 30.0))
+        async with aiohttp.ClientSession(base_url=spec["base_url"], connector=connector,
+                                         timeout=timeout) as client:
             tasks = [asyncio.create_task(getattr(self, kind)(client, i)) for i in range(self.connections)]
             await asyncio.sleep(spec.get("warmup", 0))
             self.rec.measuring = True

@@ -34,14 +34,14 @@ BUDGETS: dict[str, dict[str, int]] = {
     # endpoint: statements on PostgreSQL / on SQLite. SQLite adds its BEGIN IMMEDIATE, one
     # INSERT per audit row (no multi-row RETURNING there) and seals the audit chain in
     # three statements, where PostgreSQL's trigger seals it inside the COMMIT (migration 0002).
-    "POST /receivables": {"postgres": 6, "sqlite": 10},
-    "POST /receivables/{id}/confirm": {"postgres": 5, "sqlite": 9},
-    "POST /listings": {"postgres": 7, "sqlite": 12},
-    "POST /listings/{id}/bids": {"postgres": 6, "sqlite": 10},
-    "PATCH /bids/{id}": {"postgres": 8, "sqlite": 12},
-    "POST /listings/{id}/award": {"postgres": 12, "sqlite": 20},
-    "POST /deals/{id}/fund": {"postgres": 13, "sqlite": 18},
-    "POST /deals/{id}/repay": {"postgres": 13, "sqlite": 19},
+    "POST /receivables": {"postgres": 5, "sqlite": 10},
+    "POST /receivables/{id}/confirm": {"postgres": 4, "sqlite": 9},
+    "POST /listings": {"postgres": 5, "sqlite": 10},
+    "POST /listings/{id}/bids": {"postgres": 5, "sqlite": 10},
+    "PATCH /bids/{id}": {"postgres": 7, "sqlite": 12},
+    "POST /listings/{id}/award": {"postgres": 11, "sqlite": 16},
+    "POST /deals/{id}/fund": {"postgres": 11, "sqlite": 16},
+    "POST /deals/{id}/repay": {"postgres": 11, "sqlite": 16},
     "GET /receivables": {"postgres": 2, "sqlite": 3},
     "GET /listings?status=open": {"postgres": 2, "sqlite": 3},
     "GET /listings": {"postgres": 2, "sqlite": 3},

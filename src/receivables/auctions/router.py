@@ -48,10 +48,9 @@ async def create_listing(
     body: ListingCreate, actor: SmeActor, session: SessionDep, clock: ClockDep, settings: SettingsDep
 ):
     """Open a sealed auction for a confirmed receivable the caller sold."""
-    listing = await service.open_listing(
+    row = await service.open_listing(
         session, actor, body, clock=clock, fee_rate_ppm=settings.platform_fee_rate_ppm
     )
-    row = await service.get_listing(session, actor, listing.id)
     return listing_read(*row, show_bids=True)
 
 

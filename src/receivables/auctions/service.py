@@ -115,10 +115,11 @@ def _require_financeable(receivable, max_rate_ppm: int, ratio_ppm: int, *, fee_r
 
 async def open_listing(
     session: AsyncSession, actor: Principal, body: ListingCreate, *, clock: Clock, fee_rate_ppm: int
-) -> Listing:
-    receivable = await receivables_repository.get_visible(session, actor, body.receivable_id, lock=True)
-    if receivable is None:
+) -> repository.ListingRow:
+    found = await receivables_repository.lock_visible_with_debtor_name(session, actor, body.receivable_id)
+    if found is None:
         raise NotFound("no such receivable")
+    receivable, debtor_name = found
     if receivable.seller_id != actor.organization_id:
         raise Forbidden("only the seller may list a receivable")
     # The state answers first (409), the payload after (422), as everywhere else.
@@ -143,7 +144,7 @@ async def open_listing(
     session.add(listing)
     await flush_or_raise(session, Conflict)
     await _audit_listing(session, actor, listing, clock=clock, action="opened", before=None)
-    return listing
+    return listing, receivable, debtor_name
 
 
 async def _open_listing_for_bids(

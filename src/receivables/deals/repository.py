@@ -50,12 +50,14 @@ async def list_visible(
     return [_row(r) for r in (await session.execute(keyset_page(stmt, Deal, page))).all()]
 
 
-async def lock_visible(session: AsyncSession, principal: Principal, deal_id: uuid.UUID) -> Deal | None:
-    """The deal, locked, if the principal may see it: visibility is a condition on the
-    deal's own row, so one statement both checks it and takes the lock."""
-    stmt = _visible(principal, select(Deal).where(Deal.id == deal_id))
-    stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    return (await session.execute(stmt)).scalar_one_or_none()
+async def lock_visible(session: AsyncSession, principal: Principal, deal_id: uuid.UUID) -> DealRow | None:
+    """The deal, locked, with its escrow balance, if the principal may see it: visibility
+    is a condition on the deal's own row, so one statement both checks it and takes the
+    lock (of the deal only: the ledger locks its accounts in its own order)."""
+    stmt = _visible(principal, _rows()).where(Deal.id == deal_id)
+    stmt = stmt.with_for_update(of=Deal).execution_options(populate_existing=True)
+    row = (await session.execute(stmt)).first()
+    return _row(row) if row else None
 
 
 def _claim(*conditions, order_by) -> Select:

@@ -63,8 +63,7 @@ async def get_deal(deal_id: uuid.UUID, actor: Actor, session: SessionDep, clock:
 async def fund_deal(deal_id: uuid.UUID, body: Payment, actor: BankActor, session: SessionDep, clock: ClockDep):
     """The winning bank pays the funding amount (P − D for today's value date) into
     escrow; escrow pays the SME its advance and the platform its fee at once."""
-    await service.fund(session, actor, deal_id, body, clock=clock)
-    deal, escrow = await service.get(session, actor, deal_id)
+    deal, escrow = await service.fund(session, actor, deal_id, body, clock=clock)
     return deal_read(deal, today=clock.today(), escrow_balance_minor=escrow)
 
 
@@ -77,8 +76,7 @@ async def repay_deal(deal_id: uuid.UUID, body: Payment, actor: PayerActor, sessi
     """The debtor pays towards the face value, in one payment or several; escrow passes
     each on at once, to the bank until it has its principal, then to the SME. Paid in
     full → settled. Under recourse the SME may pay once the deal has defaulted."""
-    await service.repay(session, actor, deal_id, body, clock=clock)
-    deal, escrow = await service.get(session, actor, deal_id)
+    deal, escrow = await service.repay(session, actor, deal_id, body, clock=clock)
     return _view(actor, deal, escrow, clock)
 
 

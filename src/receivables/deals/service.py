@@ -82,11 +82,18 @@ async def open_from_award(
     return deal
 
 
-async def _visible_locked(session: AsyncSession, actor: Principal, deal_id: uuid.UUID) -> Deal:
-    deal = await repository.lock_visible(session, actor, deal_id)
-    if deal is None:
+async def _visible_locked(session: AsyncSession, actor: Principal, deal_id: uuid.UUID) -> repository.DealRow:
+    row = await repository.lock_visible(session, actor, deal_id)
+    if row is None:
         raise NotFound("no such deal")
-    return deal
+    return row
+
+
+async def _post(session: AsyncSession, entry: entries.EntrySpec, *, escrow_minor: int, clock: Clock) -> int:
+    """Posts the deal's entry; returns its escrow balance after it, so the answer needs
+    no re-read (the ledger asserts the entry nets escrow to zero, so this is unchanged)."""
+    await ledger.post(session, entry, clock=clock)
+    return escrow_minor + entries.escrow_net_minor(entry)
 
 
 async def _locked_receivable(session: AsyncSession, deal: Deal) -> Receivable:
@@ -98,8 +105,8 @@ async def _locked_receivable(session: AsyncSession, deal: Deal) -> Receivable:
 
 async def fund(
     session: AsyncSession, actor: Principal, deal_id: uuid.UUID, body: Payment, *, clock: Clock
-) -> Deal:
-    deal = await _visible_locked(session, actor, deal_id)
+) -> repository.DealRow:
+    deal, escrow_minor = await _visible_locked(session, actor, deal_id)
     if actor.role == Role.bank and deal.bank_id != actor.organization_id:
         raise Forbidden("only the winning bank funds a deal")
     before = deal.status
@@ -118,15 +125,15 @@ async def fund(
     deal.funding_minor, deal.advance_minor = amounts.funding_minor, amounts.advance_minor
     deal.funding_reference = body.payment_reference
     deal.funded_at = deal.updated_at = clock.now()
-    await ledger.post(session, entries.funding_entry(
+    escrow_minor = await _post(session, entries.funding_entry(
         deal_id=deal.id, currency=deal.currency, bank_id=deal.bank_id, sme_id=deal.sme_id,
         funding_minor=amounts.funding_minor, advance_minor=amounts.advance_minor,
         fee_minor=amounts.fee_minor, reference=body.payment_reference,
-    ), clock=clock)
+    ), escrow_minor=escrow_minor, clock=clock)
     await receivables.transition(session, receivable, ReceivableAction.finance, actor, clock=clock)
     await _audit(session, actor, deal, clock=clock, action="funded", before=before,
                  data={"funding_amount": body.amount, "advance_amount": money.format_amount(amounts.advance_minor)})
-    return deal
+    return deal, escrow_minor
 
 
 def _payer_may_repay(actor: Principal, deal: Deal) -> None:
@@ -153,8 +160,8 @@ def _repayment_split(actor: Principal, deal: Deal, amount_minor: int) -> money.R
 
 async def repay(
     session: AsyncSession, actor: Principal, deal_id: uuid.UUID, body: Payment, *, clock: Clock
-) -> Deal:
-    deal = await _visible_locked(session, actor, deal_id)
+) -> repository.DealRow:
+    deal, escrow_minor = await _visible_locked(session, actor, deal_id)
     _payer_may_repay(actor, deal)
     amount_minor = body.amount_minor
     in_full = deal.repaid_minor + amount_minor >= deal.face_value_minor
@@ -162,12 +169,12 @@ async def repay(
     before = deal.status
     target = apply(DEAL_TRANSITIONS, DealStatus(before), action, actor.role)
     split = _repayment_split(actor, deal, amount_minor)
-    await ledger.post(session, entries.repayment_entry(
+    escrow_minor = await _post(session, entries.repayment_entry(
         deal_id=deal.id, currency=deal.currency, payer_id=actor.organization_id,
         bank_id=deal.bank_id, sme_id=deal.sme_id, to_bank_minor=split.to_bank_minor,
         to_sme_minor=split.to_sme_minor, reference=body.payment_reference,
         kind=EntryKind.recourse_repayment if actor.role == Role.sme else EntryKind.repayment,
-    ), clock=clock)
+    ), escrow_minor=escrow_minor, clock=clock)
     # Set after the posting's flush, so the deal is written in one UPDATE.
     deal.status = target
     deal.repaid_minor += amount_minor
@@ -182,7 +189,7 @@ async def repay(
         receivable = await _locked_receivable(session, deal)
         await receivables.transition(session, receivable, ReceivableAction.settle, actor, clock=clock)
         await _audit(session, actor, deal, clock=clock, action="settled", before=before)
-    return deal
+    return deal, escrow_minor
 
 
 async def get(session: AsyncSession, actor: Principal, deal_id: uuid.UUID) -> repository.DealRow:

@@ -12,11 +12,10 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from receivables.auth.principal import Principal
 from receivables.events import chain, repository
-from receivables.events.models import AuditRecord, EventRecipient
+from receivables.events.models import AuditRecord
 from receivables.kit.clock import Clock
 
 PENDING_KEY = "audit_pending"
@@ -54,13 +53,12 @@ async def record(
         audience_kind=audience_kind,
         data=data or {},
     )
-    # Added to the session at commit (`_seal_pending`), all at once: the rows of a
-    # transaction go out as one multi-row INSERT per table instead of one per flush the
+    # Written at commit (`_seal_pending`), all at once: the rows of a transaction and
+    # their recipients go out as one statement (PostgreSQL) instead of two per flush the
     # transition makes on its way (an award flushed three times: six statements).
     session.info.setdefault(PENDING_KEY, []).append(row)
     session.info.setdefault(RECIPIENTS_KEY, []).extend(
-        EventRecipient(organization_id=organization_id, audit_id=row.id)
-        for organization_id in {r for r in recipients if r is not None}
+        (organization_id, row.id) for organization_id in {r for r in recipients if r is not None}
     )
     return row
 
@@ -87,15 +85,11 @@ def _seal_pending(session: Session) -> None:
     if sealed_by_trigger:
         for record in pending:
             record.seal_before, record.seal_after = chain.canonical_parts(record)
-    session.add_all(pending)
-    session.add_all(session.info.pop(RECIPIENTS_KEY, []))
-    session.flush()
+    repository.insert_records(session, pending, session.info.pop(RECIPIENTS_KEY, []))
     if sealed_by_trigger:
         return
     last_index, last_hash = repository.advance_chain_head(session, len(pending))
-    _, head_hash = chain.seal(
-        pending, last_index=last_index, last_hash=last_hash, assign=set_committed_value
-    )
+    _, head_hash = chain.seal(pending, last_index=last_index, last_hash=last_hash)
     repository.write_links(session, pending, head_hash=head_hash)
 
 

@@ -18,6 +18,7 @@ from receivables.auth.principal import Principal
 from receivables.auth.roles import Role
 from receivables.deals.models import Deal
 from receivables.kit.pagination import PageRequest, keyset_page
+from receivables.organizations.models import Organization
 from receivables.receivables.lifecycle import ReceivableStatus
 from receivables.receivables.models import Receivable
 
@@ -47,6 +48,23 @@ async def get_visible(
     if lock:
         stmt = stmt.with_for_update(of=Receivable).execution_options(populate_existing=True)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def lock_visible_with_debtor_name(
+    session: AsyncSession, principal: Principal, receivable_id: uuid.UUID
+) -> tuple[Receivable, str] | None:
+    """`get_visible(lock=True)` plus the debtor's name, which a new listing's answer
+    shows: one statement where a re-read of the listing would be another."""
+    stmt = (
+        _visible(principal)
+        .add_columns(Organization.name)
+        .join(Organization, Organization.id == Receivable.debtor_id)
+        .where(Receivable.id == receivable_id)
+        .with_for_update(of=Receivable)
+        .execution_options(populate_existing=True)
+    )
+    row = (await session.execute(stmt)).first()
+    return (row[0], row[1]) if row else None
 
 
 async def get_for_update(session: AsyncSession, receivable_id: uuid.UUID) -> Receivable | None:
