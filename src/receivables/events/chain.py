@@ -6,12 +6,15 @@ import hashlib
 import json
 from collections.abc import Iterable
 
-from receivables.events.models import AuditRecord
+from receivables.events.models import AuditRecord, NewAuditRecord
+
+Record = AuditRecord | NewAuditRecord
+"""A stored row, or one being recorded: the same fields either way."""
 
 GENESIS_HASH = "0" * 64
 
 
-def canonical(record: AuditRecord) -> bytes:
+def canonical(record: Record) -> bytes:
     """Every field that matters, in a fixed order and format: what the hash covers."""
     return _canonical(record, record.chain_index)
 
@@ -21,7 +24,7 @@ _INDEX_SLOT = b'"chain_index":0,"data":'
 free-form value, comes after it, so this is the first (top-level) occurrence."""
 
 
-def canonical_parts(record: AuditRecord) -> tuple[bytes, bytes]:
+def canonical_parts(record: Record) -> tuple[bytes, bytes]:
     """`canonical(record)` around its chain index, before the index is known: for the
     index `i` it gets, canonical(record) == before + str(i).encode() + after. Lets the
     database compute a link while it holds the chain head (events/repository.py)."""
@@ -31,7 +34,7 @@ def canonical_parts(record: AuditRecord) -> tuple[bytes, bytes]:
     return text[:split], text[split + 1:]
 
 
-def _canonical(record: AuditRecord, chain_index: int | None) -> bytes:
+def _canonical(record: Record, chain_index: int | None) -> bytes:
     body = {
         "id": str(record.id),
         "chain_index": chain_index,
@@ -55,22 +58,17 @@ def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def link_hash(prev_hash: str, record: AuditRecord) -> str:
+def link_hash(prev_hash: str, record: Record) -> str:
     return hashlib.sha256(prev_hash.encode() + b"\n" + canonical(record)).hexdigest()
 
 
-def seal(
-    records: Iterable[AuditRecord], *, last_index: int, last_hash: str, assign=setattr
-) -> tuple[int, str]:
-    """Give each record the next index and its link; returns the new head. `assign`
-    sets each field (the commit hook passes `set_committed_value`: it writes the fields
-    itself, so the ORM must not see them as changes to flush)."""
+def seal(records: Iterable[NewAuditRecord], *, last_index: int, last_hash: str) -> tuple[int, str]:
+    """Give each record the next index and its link; returns the new head."""
     for record in records:
         last_index += 1
-        assign(record, "chain_index", last_index)
-        assign(record, "prev_hash", last_hash)
+        record.chain_index, record.prev_hash = last_index, last_hash
         last_hash = link_hash(last_hash, record)
-        assign(record, "hash", last_hash)
+        record.hash = last_hash
     return last_index, last_hash
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 
-from sqlalchemy import bindparam, exists, func, insert, or_, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import bindparam, exists, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from receivables.auth.principal import Principal
-from receivables.events.models import AuditChainHead, AuditRecord, EventRecipient
+from receivables.events.models import AuditChainHead, AuditRecord, EventRecipient, NewAuditRecord
+from receivables.kit.db import unnest_select
 from receivables.kit.pagination import index_page
 
 WALK_BATCH_ROWS = 2000
@@ -59,26 +59,18 @@ def advance_chain_head(session: Session, count: int) -> tuple[int, str]:
     return row.last_index - count, row.last_hash
 
 
-def _unnest(table, names: tuple[str, ...]):
-    """SELECT unnest(:name) per column, each parameter an array of that column's type:
-    one statement (and one cached, prepared plan) whatever the number of rows."""
-    return select(*(
-        func.unnest(bindparam(name, type_=ARRAY(table.c[name].type))).label(name) for name in names
-    ))
-
-
 _RECIPIENT_COLUMNS = ("organization_id", "audit_id")
 _INSERT_ROWS_WITH_RECIPIENTS = (
     insert(_RECIPIENT)
-    .from_select(_RECIPIENT_COLUMNS, _unnest(_RECIPIENT, _RECIPIENT_COLUMNS))
-    .add_cte(insert(_RECORD).from_select(_WRITTEN_COLUMNS, _unnest(_RECORD, _WRITTEN_COLUMNS)).cte("recorded"))
+    .from_select(_RECIPIENT_COLUMNS, unnest_select(_RECIPIENT, _RECIPIENT_COLUMNS))
+    .add_cte(insert(_RECORD).from_select(_WRITTEN_COLUMNS, unnest_select(_RECORD, _WRITTEN_COLUMNS)).cte("recorded"))
 )
 """PostgreSQL: the rows, in a data-modifying CTE whose rows the recipients' foreign key
 then finds, and their recipients, in one round trip."""
 
 
 def insert_records(
-    session: Session, records: list[AuditRecord], recipients: list[tuple[uuid.UUID, uuid.UUID]]
+    session: Session, records: list[NewAuditRecord], recipients: list[tuple[uuid.UUID, uuid.UUID]]
 ) -> None:
     """A transaction's audit rows and their (organization, audit id) recipients, in
     order. Core, not the ORM: nothing reads the rows back in this transaction, and the
@@ -102,7 +94,7 @@ def seals_at_commit(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def write_links(session: Session, records: list[AuditRecord], *, head_hash: str) -> None:
+def write_links(session: Session, records: list[NewAuditRecord], *, head_hash: str) -> None:
     """Store the sealed records' chain fields and the head's new hash while the head is
     locked (after `advance_chain_head`; SQLite, where the one writer holds the file)."""
     session.execute(_WRITE_LINK, [

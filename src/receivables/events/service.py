@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from receivables.auth.principal import Principal
 from receivables.events import chain, repository
-from receivables.events.models import AuditRecord
+from receivables.events.models import NewAuditRecord
 from receivables.kit.clock import Clock
 
 PENDING_KEY = "audit_pending"
@@ -35,11 +35,11 @@ async def record(
     data: dict[str, Any] | None = None,
     recipients: Iterable[uuid.UUID | None] = (),
     audience_kind: str | None = None,
-) -> AuditRecord:
+) -> NewAuditRecord:
     """`action` is the event type (`deal.funded`); `recipients` the organizations whose
     feed shows it; `audience_kind` a whole kind that sees it (new listings: every bank)."""
-    row = AuditRecord(
-        id=uuid.uuid4(),  # as the default factory would, minus SQLModel's per-call introspection of it
+    row = NewAuditRecord(
+        id=uuid.uuid4(),
         occurred_at=clock.now(),
         actor_role=actor.role,
         actor_organization_id=actor.organization_id,
@@ -78,7 +78,7 @@ def _seal_pending(session: Session) -> None:
     transaction's: its rows stay pending until the real commit."""
     if session.in_nested_transaction():
         return
-    pending: list[AuditRecord] = session.info.pop(PENDING_KEY, [])
+    pending: list[NewAuditRecord] = session.info.pop(PENDING_KEY, [])
     if not pending:
         return
     sealed_by_trigger = repository.seals_at_commit(session)

@@ -13,7 +13,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, Select, Table, bindparam, event, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import (
@@ -152,3 +153,15 @@ async def flush_or_raise(session: AsyncSession, error: type[Exception]) -> None:
         await session.flush()
     except IntegrityError as exc:
         raise error() from exc
+
+
+def unnest_select(table: Table, names: tuple[str, ...], *, prefix: str = "") -> Select:
+    """PostgreSQL: `SELECT unnest(:name) AS name, ...` with each parameter an array of that
+    column's type, for INSERT ... SELECT. A multi-row VALUES is compiled afresh for every
+    call (SQLAlchemy cannot cache it) and is a new prepared statement per row count; this
+    is one cached, prepared statement whatever the number of rows, which a data-modifying
+    CTE can carry so that rows and their children go out in one round trip."""
+    return select(*(
+        func.unnest(bindparam(prefix + name, type_=ARRAY(table.c[name].type))).label(name)
+        for name in names
+    ))

@@ -7,15 +7,17 @@ calls these in a fixed order (resolve, lock in id order, update counters, append
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from receivables.deals.models import Deal
+from receivables.kit.db import unnest_select
 from receivables.kit.invariants import InvariantViolation
 from receivables.ledger.entries import AccountKey
 from receivables.ledger.models import Account, AccountKind, EntryKind, JournalEntry, Posting
@@ -29,13 +31,15 @@ the very same instant fall back to id order."""
 # ------------------------------------------------------------------------------ accounts
 
 
+_OWNER_COLUMN = {AccountKind.organization: Account.organization_id, AccountKind.escrow: Account.deal_id}
+"""The column naming an account's owner, by kind (the fee account has none)."""
+
+
 def _key_filter(key: AccountKey) -> ColumnElement[bool]:
     """The row a key names, matching the partial unique index of its kind."""
     conditions = [Account.kind == key.kind, Account.currency == key.currency]
-    if key.kind == AccountKind.organization:
-        conditions.append(Account.organization_id == key.owner_id)
-    elif key.kind == AccountKind.escrow:
-        conditions.append(Account.deal_id == key.owner_id)
+    if key.kind in _OWNER_COLUMN:
+        conditions.append(_OWNER_COLUMN[key.kind] == key.owner_id)
     return and_(*conditions)
 
 
@@ -68,14 +72,38 @@ def _key_of(account: Account) -> AccountKey:
 async def _insert_absent_accounts(
     session: AsyncSession, keys: Sequence[AccountKey], created_at: dt.datetime
 ) -> None:
-    """One INSERT ... ON CONFLICT DO NOTHING for every key, in the keys' order: an existing
-    account is skipped, and when a concurrent transaction is creating the same account
-    PostgreSQL waits for it and then skips ours instead of raising, so a first-time race
-    never turns into a 500 (SQLite writers are serialized anyway)."""
+    """INSERT ... ON CONFLICT DO NOTHING for every key, in the keys' order, as one
+    executemany (one round trip, one cached statement): an existing account is skipped,
+    and when a concurrent transaction is creating the same account PostgreSQL waits for
+    it and then skips ours instead of raising, so a first-time race never turns into a
+    500 (SQLite writers are serialized anyway)."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     rows = [_account_values(key, created_at) for key in keys]
-    await session.execute(insert(Account).values(rows).on_conflict_do_nothing())
+    # The table, not the entity: the ORM's bulk insert would split the rows by which
+    # owner column they fill, one statement per kind.
+    await session.execute(insert(Account.__table__).on_conflict_do_nothing(), rows)
+
+
+@functools.lru_cache(maxsize=32)
+def _lock_statement(kinds: tuple[AccountKind, ...]) -> Select:
+    """SELECT ... FOR UPDATE of the accounts of these kinds (key i's owner and currency
+    bound as `owner_i`, `currency_i`), in id order. Built once per shape of entry (a
+    funding touches two organizations, an escrow and the fee account): building the
+    conditions cost more CPU than running them."""
+    conditions = []
+    for i, kind in enumerate(kinds):
+        condition = [Account.kind == kind, Account.currency == bindparam(f"currency_{i}")]
+        if kind in _OWNER_COLUMN:
+            condition.append(_OWNER_COLUMN[kind] == bindparam(f"owner_{i}"))
+        conditions.append(and_(*condition))
+    return (
+        select(Account)
+        .where(or_(*conditions))
+        .order_by(Account.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
 
 
 async def lock_accounts(
@@ -91,14 +119,13 @@ async def lock_accounts(
     (SQLite drops FOR UPDATE; its writers are serialized by BEGIN IMMEDIATE.)"""
     ordered = sorted(set(keys))
     await _insert_absent_accounts(session, ordered, created_at)
-    stmt = (
-        select(Account)
-        .where(or_(*(_key_filter(key) for key in ordered)))
-        .order_by(Account.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    rows = list((await session.execute(stmt)).scalars())
+    params: dict[str, object] = {}
+    for i, key in enumerate(ordered):
+        params[f"currency_{i}"] = key.currency
+        if key.kind in _OWNER_COLUMN:
+            params[f"owner_{i}"] = key.owner_id
+    stmt = _lock_statement(tuple(AccountKind(key.kind) for key in ordered))
+    rows = list((await session.execute(stmt, params)).scalars())
     locked = {_key_of(account): account for account in rows}
     if len(locked) != len(rows) or set(locked) != set(ordered):
         # The partial unique indexes make a twin or a vanished row impossible: a bug.
@@ -108,15 +135,33 @@ async def lock_accounts(
 
 # ------------------------------------------------------------------------------ entries
 
+_ENTRY, _POSTING = JournalEntry.__table__, Posting.__table__
+_ENTRY_COLUMNS = tuple(c.name for c in _ENTRY.columns)
+_POSTING_COLUMNS = tuple(c.name for c in _POSTING.columns)
+_INSERT_ENTRY_WITH_POSTINGS = (
+    insert(_POSTING)
+    .from_select(_POSTING_COLUMNS, unnest_select(_POSTING, _POSTING_COLUMNS))
+    .add_cte(insert(_ENTRY).values({
+        name: bindparam(f"journal_{name}", type_=_ENTRY.c[name].type) for name in _ENTRY_COLUMNS
+    }).cte("entry"))
+)
+"""PostgreSQL: the entry, in a data-modifying CTE the postings' foreign key then finds,
+and its postings, in one round trip."""
+
 
 async def insert_entry(
     session: AsyncSession, entry: JournalEntry, postings: Sequence[Posting]
 ) -> None:
-    """Append an entry and its postings in one flush (the unit of work inserts the entry
-    first: the postings' foreign key names its table)."""
-    session.add(entry)
-    session.add_all(postings)
-    await session.flush()
+    """Append an entry and its postings (Core: nothing reads them back in this
+    transaction, and the unit of work cost more than the insert). SQLite has no
+    data-modifying CTE: the entry first, then the postings."""
+    if session.get_bind().dialect.name == "postgresql":
+        params = {f"journal_{name}": getattr(entry, name) for name in _ENTRY_COLUMNS}
+        params.update({name: [getattr(p, name) for p in postings] for name in _POSTING_COLUMNS})
+        await session.execute(_INSERT_ENTRY_WITH_POSTINGS, params)
+        return
+    await session.execute(insert(_ENTRY), {name: getattr(entry, name) for name in _ENTRY_COLUMNS})
+    await session.execute(insert(_POSTING), [{name: getattr(p, name) for name in _POSTING_COLUMNS} for p in postings])
 
 
 def _entry_order(entry: JournalEntry) -> tuple[dt.datetime, int, uuid.UUID]:
