@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import case, delete, literal, select, update
+from sqlalchemy import bindparam, case, delete, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -58,10 +58,15 @@ async def get_client_with_organization(
     return (row[0], row[1]) if row else None
 
 
+_CLIENT_STANDING = standing_of(ApiClient.revoked_at.is_(None), ApiClient.organization_id).where(
+    ApiClient.id == bindparam("client_id")
+)
+"""Built once, as organizations' user standing is: it runs on every client request."""
+
+
 async def client_standing(session: AsyncSession, client_id: uuid.UUID) -> Standing | None:
     """One indexed join: what every request by a client token re-checks."""
-    stmt = standing_of(ApiClient.revoked_at.is_(None), ApiClient.organization_id)
-    row = (await session.execute(stmt.where(ApiClient.id == client_id))).first()
+    row = (await session.execute(_CLIENT_STANDING, {"client_id": client_id})).first()
     return Standing(*row) if row else None
 
 

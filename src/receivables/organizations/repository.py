@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from receivables.auctions.models import Bid, Listing
@@ -68,9 +68,12 @@ def standing_of(holder_active, holder_organization_id) -> Select:
     )
 
 
+_USER_STANDING = standing_of(User.is_active, User.organization_id).where(User.id == bindparam("user_id"))
+"""Built once: rebuilding it cost a third of what running it did, on every request."""
+
+
 async def user_standing(session: AsyncSession, user_id: uuid.UUID) -> Standing | None:
-    stmt = standing_of(User.is_active, User.organization_id).where(User.id == user_id)
-    row = (await session.execute(stmt)).first()
+    row = (await session.execute(_USER_STANDING, {"user_id": user_id})).first()
     return Standing(*row) if row else None
 
 
