@@ -114,11 +114,13 @@ async def lock_visible_listing(
     return (await session.execute(_visible_lock(principal.role), params)).scalar_one_or_none()
 
 
+_LOCK_BID = (
+    select(Bid).where(Bid.id == bindparam("bid_id")).with_for_update().execution_options(populate_existing=True)
+)
+
+
 async def lock_bid(session: AsyncSession, bid_id: uuid.UUID) -> Bid | None:
-    stmt = (
-        select(Bid).where(Bid.id == bid_id).with_for_update().execution_options(populate_existing=True)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return (await session.execute(_LOCK_BID, {"bid_id": bid_id})).scalar_one_or_none()
 
 
 async def active_bid_of(session: AsyncSession, listing_id: uuid.UUID, bank_id: uuid.UUID) -> Bid | None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from receivables.auth.principal import Principal
+from receivables.auth.roles import Role
 from receivables.deals.lifecycle import DealStatus
 from receivables.deals.models import Deal
 from receivables.kit.pagination import PageRequest, keyset_page
@@ -50,13 +52,25 @@ async def list_visible(
     return [_row(r) for r in (await session.execute(keyset_page(stmt, Deal, page))).all()]
 
 
+@functools.cache
+def _visible_lock(role: Role) -> Select:
+    """`lock_visible`'s statement, built once per role with the caller and the deal as
+    parameters (as auctions' `_visible_lock`): it runs on every fund and repay."""
+    caller = Principal(role=role, organization_id=bindparam("organization_id"))  # type: ignore[arg-type]
+    return (
+        _visible(caller, _rows())
+        .where(Deal.id == bindparam("deal_id"))
+        .with_for_update(of=Deal)
+        .execution_options(populate_existing=True)
+    )
+
+
 async def lock_visible(session: AsyncSession, principal: Principal, deal_id: uuid.UUID) -> DealRow | None:
     """The deal, locked, with its escrow balance, if the principal may see it: visibility
     is a condition on the deal's own row, so one statement both checks it and takes the
     lock (of the deal only: the ledger locks its accounts in its own order)."""
-    stmt = _visible(principal, _rows()).where(Deal.id == deal_id)
-    stmt = stmt.with_for_update(of=Deal).execution_options(populate_existing=True)
-    row = (await session.execute(stmt)).first()
+    params = {"deal_id": deal_id, "organization_id": principal.organization_id}
+    row = (await session.execute(_visible_lock(principal.role), params)).first()
     return _row(row) if row else None
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import ColumnElement, Select, false, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from receivables.auctions.models import Bid, Listing
@@ -67,16 +67,18 @@ async def lock_visible_with_debtor_name(
     return (row[0], row[1]) if row else None
 
 
+_LOCK = (
+    select(Receivable)
+    .where(Receivable.id == bindparam("receivable_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
 async def get_for_update(session: AsyncSession, receivable_id: uuid.UUID) -> Receivable | None:
     """The receivable, locked for the rest of the transaction and read afresh (a stale
     copy in the session's identity map is overwritten)."""
-    stmt = (
-        select(Receivable)
-        .where(Receivable.id == receivable_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return (await session.execute(_LOCK, {"receivable_id": receivable_id})).scalar_one_or_none()
 
 
 async def list_visible(
