@@ -17,7 +17,7 @@ What one run does:
    receivables.auth.tokens, as a login would issue them), `--listings` confirmed and
    listed receivables for the server and as many for the baseline, plus one hot listing
    each;
-4. runs every scenario from a SEPARATE process (bench/loadgen.py: async httpx, a pool of
+4. runs every scenario from a SEPARATE process (bench/loadgen.py: async aiohttp, a pool of
    `--connections` keep-alive connections, closed loop), baseline and server back to
    back so both see the same machine:
      calibration   GET a trivial route on each server: the generator's own ceiling

@@ -85,6 +85,9 @@ def _seal_pending(session: Session) -> None:
     if sealed_by_trigger:
         for record in pending:
             record.seal_before, record.seal_after = chain.canonical_parts(record)
+    # The ORM's pending rows first (a Core statement does not autoflush): a recipient
+    # may be an organization this very transaction created.
+    session.flush()
     repository.insert_records(session, pending, session.info.pop(RECIPIENTS_KEY, []))
     if sealed_by_trigger:
         return
