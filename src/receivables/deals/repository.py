@@ -15,6 +15,7 @@ from receivables.deals.lifecycle import DealStatus
 from receivables.deals.models import Deal
 from receivables.kit.pagination import PageRequest, keyset_page
 from receivables.ledger.models import Account, AccountKind
+from receivables.receivables.models import Receivable
 
 DealRow = tuple[Deal, int]
 """A deal and its escrow balance in minor units (0 when no money has moved yet)."""
@@ -52,26 +53,34 @@ async def list_visible(
     return [_row(r) for r in (await session.execute(keyset_page(stmt, Deal, page))).all()]
 
 
+LockedDeal = tuple[Deal, int, Receivable]
+"""A deal and its receivable, both locked, and the deal's escrow balance in minor units."""
+
+
 @functools.cache
 def _visible_lock(role: Role) -> Select:
     """`lock_visible`'s statement, built once per role with the caller and the deal as
-    parameters (as auctions' `_visible_lock`): it runs on every fund and repay."""
+    parameters (as auctions' `_visible_lock`): it runs on every fund and repay. FOR
+    UPDATE OF deal, receivable: rows are locked in that order, the documented lock order
+    (deals/service.py); the escrow account is left to the ledger, which sorts its own."""
     caller = Principal(role=role, organization_id=bindparam("organization_id"))  # type: ignore[arg-type]
     return (
         _visible(caller, _rows())
+        .add_columns(Receivable)
+        .join(Receivable, Receivable.id == Deal.receivable_id)
         .where(Deal.id == bindparam("deal_id"))
-        .with_for_update(of=Deal)
+        .with_for_update(of=[Deal, Receivable])
         .execution_options(populate_existing=True)
     )
 
 
-async def lock_visible(session: AsyncSession, principal: Principal, deal_id: uuid.UUID) -> DealRow | None:
-    """The deal, locked, with its escrow balance, if the principal may see it: visibility
-    is a condition on the deal's own row, so one statement both checks it and takes the
-    lock (of the deal only: the ledger locks its accounts in its own order)."""
+async def lock_visible(session: AsyncSession, principal: Principal, deal_id: uuid.UUID) -> LockedDeal | None:
+    """The deal, locked with its receivable, and its escrow balance, if the principal may
+    see it: visibility is a condition on the deal's own row, so one statement checks it
+    and takes both locks (a funding or a repayment moves both)."""
     params = {"deal_id": deal_id, "organization_id": principal.organization_id}
     row = (await session.execute(_visible_lock(principal.role), params)).first()
-    return _row(row) if row else None
+    return (row[0], int(row[1] or 0), row[2]) if row else None
 
 
 def _claim(*conditions, order_by) -> Select:

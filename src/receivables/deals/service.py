@@ -82,11 +82,11 @@ async def open_from_award(
     return deal
 
 
-async def _visible_locked(session: AsyncSession, actor: Principal, deal_id: uuid.UUID) -> repository.DealRow:
-    row = await repository.lock_visible(session, actor, deal_id)
-    if row is None:
+async def _visible_locked(session: AsyncSession, actor: Principal, deal_id: uuid.UUID) -> repository.LockedDeal:
+    locked = await repository.lock_visible(session, actor, deal_id)
+    if locked is None:
         raise NotFound("no such deal")
-    return row
+    return locked
 
 
 async def _post(session: AsyncSession, entry: entries.EntrySpec, *, escrow_minor: int, clock: Clock) -> int:
@@ -106,7 +106,7 @@ async def _locked_receivable(session: AsyncSession, deal: Deal) -> Receivable:
 async def fund(
     session: AsyncSession, actor: Principal, deal_id: uuid.UUID, body: Payment, *, clock: Clock
 ) -> repository.DealRow:
-    deal, escrow_minor = await _visible_locked(session, actor, deal_id)
+    deal, escrow_minor, receivable = await _visible_locked(session, actor, deal_id)
     if actor.role == Role.bank and deal.bank_id != actor.organization_id:
         raise Forbidden("only the winning bank funds a deal")
     before = deal.status
@@ -119,7 +119,6 @@ async def fund(
         raise FundingAmountMismatch(
             f"funding today ({today.isoformat()}) takes {money.format_amount(amounts.funding_minor)}"
         )
-    receivable = await _locked_receivable(session, deal)
     deal.status, deal.value_date = target, today
     deal.discount_minor, deal.fee_minor = amounts.discount_minor, amounts.fee_minor
     deal.funding_minor, deal.advance_minor = amounts.funding_minor, amounts.advance_minor
@@ -161,7 +160,7 @@ def _repayment_split(actor: Principal, deal: Deal, amount_minor: int) -> money.R
 async def repay(
     session: AsyncSession, actor: Principal, deal_id: uuid.UUID, body: Payment, *, clock: Clock
 ) -> repository.DealRow:
-    deal, escrow_minor = await _visible_locked(session, actor, deal_id)
+    deal, escrow_minor, receivable = await _visible_locked(session, actor, deal_id)
     _payer_may_repay(actor, deal)
     amount_minor = body.amount_minor
     in_full = deal.repaid_minor + amount_minor >= deal.face_value_minor
@@ -186,7 +185,6 @@ async def repay(
                        "to_sme": money.format_amount(split.to_sme_minor)})
     if in_full:
         deal.settled_at = clock.now()
-        receivable = await _locked_receivable(session, deal)
         await receivables.transition(session, receivable, ReceivableAction.settle, actor, clock=clock)
         await _audit(session, actor, deal, clock=clock, action="settled", before=before)
     return deal, escrow_minor
