@@ -24,6 +24,7 @@ from receivables.ledger.router import router as ledger_router
 from receivables.ops.observability import RequestContext
 from receivables.ops.router import admin as admin_router
 from receivables.ops.router import router as ops_router
+from receivables.ops.runtime import tune_garbage_collector
 from receivables.organizations.router import router as organizations_router
 from receivables.receivables.router import router as receivables_router
 from receivables.stats.router import router as stats_router
@@ -42,7 +43,11 @@ def _default_clock(settings: Settings) -> Clock:
     return SimulatedClock() if settings.simulated_clock else SystemClock()
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, serving: bool = False
+) -> FastAPI:
+    """`serving`: this process only serves the app (`receivables serve`), so its garbage
+    collector is tuned for that once the app is up (ops/runtime.py)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -50,6 +55,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         engine = create_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        if serving:
+            tune_garbage_collector()
         try:
             yield
         finally:
@@ -85,6 +92,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.add_middleware(RequestContext)
     _document_idempotency(app)
     return app
+
+
+def create_served_app() -> FastAPI:
+    """The factory `receivables serve` gives uvicorn, once per worker process."""
+    return create_app(serving=True)
 
 
 def _document_idempotency(app: FastAPI) -> None:

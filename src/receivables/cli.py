@@ -75,7 +75,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     # still kills at once (Alembic's transaction rolls back).
     signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
-        "receivables.app:create_app", factory=True, host=args.host, port=args.port,
+        "receivables.app:create_served_app", factory=True, host=args.host, port=args.port,
         workers=args.workers, proxy_headers=True,
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         log_config=logging_config(),

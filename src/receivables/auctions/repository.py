@@ -78,24 +78,12 @@ async def list_visible_listings(
     return [(r[0], r[1], r[2]) for r in rows]
 
 
-_LOCK_LISTING = (
-    select(Listing)
-    .where(Listing.id == bindparam("listing_id"))
-    .with_for_update()
-    .execution_options(populate_existing=True)
-)
-
-
-async def lock_listing(session: AsyncSession, listing_id: uuid.UUID) -> Listing | None:
-    """The listing row lock serializes every bid, revision and award on one auction."""
-    return (await session.execute(_LOCK_LISTING, {"listing_id": listing_id})).scalar_one_or_none()
-
-
 @functools.cache
 def _visible_lock(role: Role) -> Select:
-    """`lock_listing` restricted by `_visible_listings`'s rule for `role`, built once per
-    role with the caller and the listing as parameters (as `_visibility_probe`). FOR
-    UPDATE OF listing: the rule's subquery on bids locks nothing."""
+    """The listing's row lock, restricted by `_visible_listings`'s rule for `role`,
+    built once per role with the caller and the listing as parameters (as
+    `_visibility_probe`). FOR UPDATE OF listing: the rule's subquery on bids locks
+    nothing."""
     caller = Principal(role=role, organization_id=bindparam("organization_id"))  # type: ignore[arg-type]
     return (
         _visible_listings(caller, select(Listing))
@@ -121,6 +109,28 @@ _LOCK_BID = (
 
 async def lock_bid(session: AsyncSession, bid_id: uuid.UUID) -> Bid | None:
     return (await session.execute(_LOCK_BID, {"bid_id": bid_id})).scalar_one_or_none()
+
+
+_LOCK_OWN_BID = (
+    select(Listing, Bid)
+    .join(Bid, Bid.listing_id == Listing.id)
+    .where(Bid.id == bindparam("bid_id"), Bid.bank_id == bindparam("bank_id"))
+    .with_for_update(of=(Listing, Bid))
+    .execution_options(populate_existing=True)
+)
+
+
+async def lock_own_bid(
+    session: AsyncSession, bid_id: uuid.UUID, bank_id: uuid.UUID
+) -> tuple[Listing, Bid] | None:
+    """A bank's own bid and its listing, both locked, in one statement (None: not this
+    bank's bid, answer 404). PostgreSQL locks `FOR UPDATE OF` rows in the order the
+    clause names them, whatever the join order: the listing first, then the bid, the
+    lock order every auction write keeps (tests/concurrency/test_lock_order.py pins it).
+    Both are locked, so a wait for a concurrent change returns both rows as it left them."""
+    params = {"bid_id": bid_id, "bank_id": bank_id}
+    row = (await session.execute(_LOCK_OWN_BID, params)).first()
+    return (row[0], row[1]) if row else None
 
 
 async def active_bid_of(session: AsyncSession, listing_id: uuid.UUID, bank_id: uuid.UUID) -> Bid | None:

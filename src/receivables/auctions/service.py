@@ -147,23 +147,21 @@ async def open_listing(
     return listing, receivable, debtor_name
 
 
-async def _open_listing_for_bids(
-    session: AsyncSession, actor: Principal, listing_id, *, clock, visible: bool = False
-) -> Listing:
+async def _open_listing_for_bids(session: AsyncSession, actor: Principal, listing_id, *, clock) -> Listing:
     """Visibility (404) with the row lock, in one statement, then the auction's state
-    and clock (409). `visible`: the caller already proved it may see the listing (a
-    bank's own bid on it), so only the lock is taken."""
-    if visible:
-        listing = await repository.lock_listing(session, listing_id)
-    else:
-        listing = await repository.lock_visible_listing(session, actor, listing_id)
+    and clock (409)."""
+    listing = await repository.lock_visible_listing(session, actor, listing_id)
     if listing is None:
         raise NotFound("no such listing")
+    _require_open(listing, clock)
+    return listing
+
+
+def _require_open(listing: Listing, clock: Clock) -> None:
     if listing.status != ListingStatus.open:
         raise AuctionClosed(f"the listing is {listing.status}")
     if clock.now() >= listing.closes_at:
         raise AuctionClosed(f"bidding closed at {listing.closes_at.isoformat()}")
-    return listing
 
 
 def _checked_rate(listing: Listing, discount_rate: str) -> int:
@@ -203,30 +201,23 @@ async def place_bid(
     return bid
 
 
-async def _own_bid(session: AsyncSession, actor: Principal, bid_id: uuid.UUID) -> Bid:
-    bid = await repository.get_visible_bid(session, actor, bid_id)
-    if bid is None:
+async def _own_bid_on_open_listing(
+    session: AsyncSession, actor: Principal, bid_id: uuid.UUID, *, clock: Clock
+) -> tuple[Listing, Bid]:
+    """The bank's own bid and its listing, locked (404 for any other bank's bid: a bank
+    sees only its own), on an auction still open (409)."""
+    found = await repository.lock_own_bid(session, bid_id, actor.organization_id)
+    if found is None:
         raise NotFound("no such bid")
-    if bid.bank_id != actor.organization_id:
-        raise Forbidden("only the bank that placed a bid may change it")
-    return bid
-
-
-def _bid_shows_listing(actor: Principal) -> bool:
-    """After `_own_bid`, a bank holds a bid on the listing, and a bank sees every listing
-    it bid on (`repository._visible_listings`): its visibility needs no second query."""
-    return actor.role == Role.bank
+    listing, bid = found
+    _require_open(listing, clock)
+    return listing, bid
 
 
 async def revise_bid(
     session: AsyncSession, actor: Principal, bid_id: uuid.UUID, body: BidRevise, *, clock: Clock
 ) -> Bid:
-    bid = await _own_bid(session, actor, bid_id)
-    listing = await _open_listing_for_bids(
-        session, actor, bid.listing_id, clock=clock, visible=_bid_shows_listing(actor)
-    )
-    bid = await repository.lock_bid(session, bid_id)
-    assert bid is not None
+    listing, bid = await _own_bid_on_open_listing(session, actor, bid_id, clock=clock)
     apply(BID_TRANSITIONS, BidStatus(bid.status), BidAction.revise, actor.role)
     before_rate = money.format_rate(bid.discount_rate_ppm)
     bid.discount_rate_ppm = _checked_rate(listing, body.discount_rate)
@@ -243,12 +234,7 @@ async def revise_bid(
 async def withdraw_bid(
     session: AsyncSession, actor: Principal, bid_id: uuid.UUID, *, clock: Clock
 ) -> Bid:
-    bid = await _own_bid(session, actor, bid_id)
-    listing = await _open_listing_for_bids(
-        session, actor, bid.listing_id, clock=clock, visible=_bid_shows_listing(actor)
-    )
-    bid = await repository.lock_bid(session, bid_id)
-    assert bid is not None
+    listing, bid = await _own_bid_on_open_listing(session, actor, bid_id, clock=clock)
     before = bid.status
     bid.status = apply(BID_TRANSITIONS, BidStatus(before), BidAction.withdraw, actor.role)
     now = clock.now()
