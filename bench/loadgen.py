@@ -155,6 +155,8 @@ class Driver:
         issued = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 10 * 86400))
         closes = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() + 6 * 3600))
         task += self.offset
+        # Fixed widths: the registry's fingerprint drops punctuation, so "-1-23" and
+        # "-12-3" would be one invoice (a 409 duplicate_receivable, as in production).
         for serial in itertools.count():
             if self.stop:
                 return
@@ -163,7 +165,7 @@ class Driver:
             bank = s["banks"][(task * 3 + serial) % len(s["banks"])]
             face = f"{self.rng.randrange(100_000, 2_000_000)}.00"
             receivable = await self.call(client, "submit", "POST", "/receivables", sme["token"], {
-                "debtor_id": core["organization_id"], "invoice_number": f"{s['run']}-{task}-{serial}",
+                "debtor_id": core["organization_id"], "invoice_number": f"{s['run']}-{task:04d}-{serial:08d}",
                 "face_value": face, "issue_date": issued, "due_date": due,
             }, 201)
             if receivable is None:

@@ -63,6 +63,9 @@ class TestWholeLife:
 
         deal = await fund(client, world.bank, deal)
         assert (deal["status"], deal["advance_amount"], deal["escrow_balance"]) == ("disbursed", funding, "0.00")
+        # The answer computes the balance; GET reads the escrow account from the database.
+        stored = await ok(await client.get(f"/deals/{deal['id']}", headers=world.bank.headers))
+        assert stored["escrow_balance"] == deal["escrow_balance"]
         assert await balance(client, world.sme) == funding
         assert await balance(client, world.bank) == "-" + funding
 

@@ -23,6 +23,7 @@ from receivables.ledger.entries import (
     EntrySpec,
     PostingSpec,
     escrow_account,
+    escrow_balance_after,
     escrow_net_minor,
     funding_entry,
     organization_account,
@@ -204,6 +205,8 @@ def test_escrow_net_counts_money_in_minus_money_out():
         PostingSpec(escrow, organization_account(SME, CNY), 60),
     ))
     assert escrow_net_minor(lopsided) == 40
+    # The balance a deal's answer shows after an entry is the one before plus that net.
+    assert escrow_balance_after(15, lopsided) == 55
 
 
 # ------------------------------------------------------------------ whole deal lives

@@ -8,6 +8,7 @@ import uuid
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from receivables.auctions.lifecycle import BidStatus, ListingStatus
 from receivables.auctions.models import Bid, Listing
@@ -131,6 +132,51 @@ async def lock_own_bid(
     params = {"bid_id": bid_id, "bank_id": bank_id}
     row = (await session.execute(_LOCK_OWN_BID, params)).first()
     return (row[0], row[1]) if row else None
+
+
+_LISTING_REVISED = (
+    update(Listing)
+    .where(Listing.id == bindparam("revised_listing_id"))
+    .values(bid_sequence=bindparam("new_bid_sequence"), updated_at=bindparam("revised_at"))
+    .execution_options(synchronize_session=False)
+)
+_BID_REVISED = (
+    update(Bid)
+    .where(Bid.id == bindparam("revised_bid_id"))
+    .values(
+        discount_rate_ppm=bindparam("new_rate_ppm"), rate_sequence=bindparam("new_bid_sequence"),
+        rate_set_at=bindparam("revised_at"), updated_at=bindparam("revised_at"),
+    )
+    .execution_options(synchronize_session=False)  # the service already set the objects
+)
+_REVISION_WRITES_PG = _BID_REVISED.add_cte(_LISTING_REVISED.cte("revised_listing"))
+"""Both UPDATEs in one statement: PostgreSQL runs a data-modifying CTE whether or not
+the statement reads it."""
+_REVISED_COLUMNS = {
+    Listing: ("bid_sequence", "updated_at"),
+    Bid: ("discount_rate_ppm", "rate_sequence", "rate_set_at", "updated_at"),
+}
+
+
+async def write_revision(session: AsyncSession, listing: Listing, bid: Bid) -> None:
+    """Write a revision the service applied to `listing` and `bid` (both locked) now, in
+    one round trip on PostgreSQL, instead of the unit of work's two UPDATEs at commit:
+    a hot listing's throughput is one over the time each revision holds its lock
+    (docs/performance.md). The objects are then marked as holding what is stored, so
+    the commit's flush writes them no second time."""
+    params = {
+        "revised_listing_id": listing.id, "revised_bid_id": bid.id,
+        "new_bid_sequence": listing.bid_sequence, "new_rate_ppm": bid.discount_rate_ppm,
+        "revised_at": bid.updated_at,
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(_REVISION_WRITES_PG, params)
+    else:
+        await session.execute(_LISTING_REVISED, params)
+        await session.execute(_BID_REVISED, params)
+    for row in (listing, bid):
+        for name in _REVISED_COLUMNS[type(row)]:
+            set_committed_value(row, name, getattr(row, name))
 
 
 async def active_bid_of(session: AsyncSession, listing_id: uuid.UUID, bank_id: uuid.UUID) -> Bid | None:

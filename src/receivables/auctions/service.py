@@ -226,6 +226,7 @@ async def revise_bid(
     listing.updated_at = now
     bid.rate_sequence = listing.bid_sequence
     bid.rate_set_at = bid.updated_at = now
+    await repository.write_revision(session, listing, bid)
     await _audit_bid(session, actor, bid, listing, clock=clock, action="revised", before=bid.status,
                      data={"from_rate": before_rate, "to_rate": body.discount_rate})
     return bid

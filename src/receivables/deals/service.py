@@ -93,7 +93,7 @@ async def _post(session: AsyncSession, entry: entries.EntrySpec, *, escrow_minor
     """Posts the deal's entry; returns its escrow balance after it, so the answer needs
     no re-read (the ledger asserts the entry nets escrow to zero, so this is unchanged)."""
     await ledger.post(session, entry, clock=clock)
-    return escrow_minor + entries.escrow_net_minor(entry)
+    return entries.escrow_balance_after(escrow_minor, entry)
 
 
 async def _locked_receivable(session: AsyncSession, deal: Deal) -> Receivable:

@@ -156,6 +156,12 @@ def escrow_net_minor(entry: EntrySpec) -> int:
     return net_minor
 
 
+def escrow_balance_after(escrow_minor: int, entry: EntrySpec) -> int:
+    """An escrow account's balance once `entry` is posted, from its balance before:
+    what the deal's answer shows without reading the account again."""
+    return escrow_minor + escrow_net_minor(entry)
+
+
 def _postings(*moves: tuple[AccountKey, AccountKey, int]) -> tuple[PostingSpec, ...]:
     """Postings for the non-zero moves, in the given order (zero moves are omitted:
     a posting of 0 is refused by the schema and would mean nothing)."""
