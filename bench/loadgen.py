@@ -165,7 +165,8 @@ class Driver:
             bank = s["banks"][(task * 3 + serial) % len(s["banks"])]
             face = f"{self.rng.randrange(100_000, 2_000_000)}.00"
             receivable = await self.call(client, "submit", "POST", "/receivables", sme["token"], {
-                "debtor_id": core["organization_id"], "invoice_number": f"{s['run']}-{task:04d}-{serial:08d}",
+                "debtor_id": core["organization_id"],
+                "invoice_number": f"{s['run']}-{task:04d}-{serial:08d}",
                 "face_value": face, "issue_date": issued, "due_date": due,
             }, 201)
             if receivable is None:

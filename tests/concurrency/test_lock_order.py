@@ -50,13 +50,17 @@ async def _listing_is_locked(app, listing_id: uuid.UUID) -> bool:
         return False
 
 
-async def test_a_revision_waiting_for_its_bid_already_holds_the_listing(app, client, world: World, clock):
+async def test_a_revision_waiting_for_its_bid_already_holds_the_listing(
+    app, client, world: World, clock
+):
     _, listing = await listed_receivable(client, world, clock)
     placed = await bid(client, world.bank, listing["id"], "0.0500")
     listing_id, bid_id = uuid.UUID(listing["id"]), uuid.UUID(placed["id"])
     holder = await _holding_the_bid(app, bid_id)
     async with app.state.sessionmaker() as session:
-        revision = asyncio.create_task(repository.lock_own_bid(session, bid_id, world.bank.organization_id))
+        revision = asyncio.create_task(
+            repository.lock_own_bid(session, bid_id, world.bank.organization_id)
+        )
         try:
             await asyncio.sleep(0.3)
             assert not revision.done(), "the statement must wait for the held bid"
@@ -73,7 +77,9 @@ async def test_another_banks_bid_is_neither_found_nor_locked(app, client, world:
     _, listing = await listed_receivable(client, world, clock)
     placed = await bid(client, world.bank, listing["id"], "0.0500")
     async with app.state.sessionmaker() as session:
-        found = await repository.lock_own_bid(session, uuid.UUID(placed["id"]), world.bank2.organization_id)
+        found = await repository.lock_own_bid(
+            session, uuid.UUID(placed["id"]), world.bank2.organization_id
+        )
         assert found is None
         assert not await _listing_is_locked(app, uuid.UUID(listing["id"]))
         await session.rollback()

@@ -147,7 +147,9 @@ async def open_listing(
     return listing, receivable, debtor_name
 
 
-async def _open_listing_for_bids(session: AsyncSession, actor: Principal, listing_id, *, clock) -> Listing:
+async def _open_listing_for_bids(
+    session: AsyncSession, actor: Principal, listing_id: uuid.UUID, *, clock: Clock
+) -> Listing:
     """Visibility (404) with the row lock, in one statement, then the auction's state
     and clock (409)."""
     listing = await repository.lock_visible_listing(session, actor, listing_id)
