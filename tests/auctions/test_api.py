@@ -33,6 +33,7 @@ from tests.auctions.support import (
 from tests.fixtures.flows import advance_clock, confirmed_receivable, submit_receivable
 from tests.fixtures.market import award, bid, closes_in, listed_receivable, open_listing
 from tests.fixtures.world import Party, World
+from tests.worker.support import tick
 
 # ------------------------------------------------------------------ helpers
 
@@ -1012,6 +1013,32 @@ class TestCancelListing:
             )
             problem = assert_problem(response, 409, "illegal_transition")
         assert "awarded" in problem["detail"]
+
+    @pytest.mark.parametrize("late", [0, 1], ids=["at-closes_at", "one-second-after"])
+    async def test_at_or_after_closes_at_is_409_and_the_close_still_awards(
+        self, client, world: World, clock, app, late
+    ):
+        # The seller sees the bids; after closes_at the auto-award is owed to the best one.
+        receivable, listed, first, _ = await market(client, world, clock)
+        advance_clock(app, world, seconds=3600 + late)
+        async with Unchanged(app):
+            response = await client.post(
+                f"/listings/{listed['id']}/cancel", headers=world.sme.headers
+            )
+            problem = assert_problem(response, 409, "auction_closed")
+        assert "closed at" in problem["detail"]
+        assert (await tick(client, world))["auctions_closed"] == 1
+        assert (await read_listing(client, world.sme, listed["id"]))["status"] == "awarded"
+        assert (await read_bid(client, world.bank, first["id"]))["status"] == "won"
+        assert (await read_receivable(client, world.sme, receivable["id"]))["status"] == "awarded"
+
+    async def test_one_second_before_closes_at_cancels(self, client, world: World, clock, app):
+        _, listed, _, _ = await market(client, world, clock)
+        advance_clock(app, world, seconds=3600 - 1)
+        cancelled = await ok(
+            await client.post(f"/listings/{listed['id']}/cancel", headers=world.sme.headers)
+        )
+        assert cancelled["status"] == "cancelled"
 
     @pytest.mark.parametrize(
         ("caller", "status"), [("bank", 403), ("core", 403), ("regulator", 403), ("sme2", 404)]

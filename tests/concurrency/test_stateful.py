@@ -561,7 +561,7 @@ class Marketplace(RuleBasedStateMachine):
     def cancel_listing(self, data: st.DataObject) -> None:
         listing = self.pick(data, self.listings, lambda l: l.status == "open", "listing", aim=2)
         actor = self.actor(data, self.by_org[listing.seller])
-        allowed = self.org(actor) == listing.seller and listing.status == "open"
+        allowed = self.org(actor) == listing.seller and self._biddable(listing)
         response = self.call("POST", f"/listings/{listing.id}/cancel", actor)
         if self.expect("cancel listing", response, allowed):
             listing.status = "cancelled"

@@ -78,10 +78,12 @@ async def get_listing(listing_id: uuid.UUID, actor: MarketActor, session: Sessio
 @router.post(
     "/listings/{listing_id}/cancel",
     response_model=ListingRead,
-    responses=problem_responses(Forbidden, NotFound, IllegalTransition),
+    responses=problem_responses(Forbidden, NotFound, IllegalTransition, service.AuctionClosed),
 )
 async def cancel_listing(listing_id: uuid.UUID, actor: SmeActor, session: SessionDep, clock: ClockDep):
-    """Withdraw an open listing: every bid loses, the receivable is confirmed again."""
+    """Withdraw an open listing before its `closes_at`: every bid loses, the receivable is
+    confirmed again. From `closes_at` on, the auction's outcome is the close's (the best
+    bid under `auto_award`, else expiry): 409 `auction_closed`."""
     await service.cancel_listing(session, actor, listing_id, clock=clock)
     return listing_read(*await service.get_listing(session, actor, listing_id), show_bids=True)
 
