@@ -5,11 +5,17 @@ that verifies, and a row edited behind the API's back is found. Both databases."
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import uuid
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import bindparam, select, text, update
 
+from receivables.auctions.models import Bid
+from receivables.auth.principal import SYSTEM
+from receivables.events import service as audit
+from receivables.events.models import AuditRecord
 from tests.fixtures.market import award, bid, fund, listed_receivable, ok, repay
 from tests.fixtures.world import Party, World
 
@@ -106,6 +112,42 @@ class TestAuditChain:
         rows, indexed, hashed, befores, afters, last = counts
         assert rows == indexed == hashed == last == head > 10
         assert befores == afters == 0
+
+    async def test_rows_written_beside_a_write_are_sealed_before_those_recorded_after_it(
+        self, app, client, world: World, clock, backend
+    ):
+        """`write_pending_beside` (a revision's path) sends the rows recorded so far with
+        the caller's UPDATE, on PostgreSQL; rows recorded later are written at commit.
+        Both are sealed inside the COMMIT, in the order written. SQLite declines (its
+        chain is sealed in Python at commit): the caller writes alone, rows wait."""
+        _, listing = await listed_receivable(client, world, clock)
+        placed = uuid.UUID((await bid(client, world.bank, listing["id"], "0.0500"))["id"])
+        touched_at = clock.now() + dt.timedelta(seconds=7)
+        touch = update(Bid).where(Bid.id == bindparam("touched_id")).values(updated_at=bindparam("touched_at"))
+        params = {"touched_id": placed, "touched_at": touched_at}
+
+        def record(action: str):
+            return audit.record(session, SYSTEM, clock=clock, action=action, object_type="bid",
+                                object_id=placed, recipients=(world.bank.organization_id,))
+
+        async with app.state.sessionmaker() as session:
+            first = await record("test.first")
+            wrote_now = await audit.write_pending_beside(session, (touch,), params)
+            assert wrote_now is (backend == "postgres")
+            if not wrote_now:
+                await session.execute(touch, params)
+            second = await record("test.second")
+            await session.commit()
+        async with app.state.sessionmaker() as session:
+            links = dict((await session.execute(
+                select(AuditRecord.id, AuditRecord.chain_index)
+                .where(AuditRecord.id.in_([first.id, second.id]), AuditRecord.hash.is_not(None))
+            )).all())
+            stored_at = (await session.execute(select(Bid.updated_at).where(Bid.id == placed))).scalar_one()
+        assert links[first.id] + 1 == links[second.id]
+        assert stored_at == touched_at
+        feed = [e["type"] for e in await _all_events(client, world.bank)]
+        assert feed[-2:] == ["test.first", "test.second"]
 
     @pytest.mark.corrupts_audit
     async def test_an_edited_row_breaks_the_chain_there(self, app, client, world: World, clock):

@@ -38,7 +38,7 @@ BUDGETS: dict[str, dict[str, int]] = {
     "POST /receivables/{id}/confirm": {"postgres": 4, "sqlite": 9},
     "POST /listings": {"postgres": 5, "sqlite": 10},
     "POST /listings/{id}/bids": {"postgres": 5, "sqlite": 10},
-    "PATCH /bids/{id}": {"postgres": 4, "sqlite": 10},
+    "PATCH /bids/{id}": {"postgres": 3, "sqlite": 10},
     "POST /listings/{id}/award": {"postgres": 11, "sqlite": 16},
     "POST /deals/{id}/fund": {"postgres": 9, "sqlite": 15},
     "POST /deals/{id}/repay": {"postgres": 9, "sqlite": 15},

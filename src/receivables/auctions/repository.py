@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import uuid
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.dml import UpdateBase
 
 from receivables.auctions.lifecycle import BidStatus, ListingStatus
 from receivables.auctions.models import Bid, Listing
@@ -149,31 +151,32 @@ _BID_REVISED = (
     )
     .execution_options(synchronize_session=False)  # the service already set the objects
 )
-_REVISION_WRITES_PG = _BID_REVISED.add_cte(_LISTING_REVISED.cte("revised_listing"))
-"""Both UPDATEs in one statement: PostgreSQL runs a data-modifying CTE whether or not
-the statement reads it."""
+_REVISION_WRITES = (_LISTING_REVISED, _BID_REVISED)
 _REVISED_COLUMNS = {
     Listing: ("bid_sequence", "updated_at"),
     Bid: ("discount_rate_ppm", "rate_sequence", "rate_set_at", "updated_at"),
 }
 
 
-async def write_revision(session: AsyncSession, listing: Listing, bid: Bid) -> None:
-    """Write a revision the service applied to `listing` and `bid` (both locked) now, in
-    one round trip on PostgreSQL, instead of the unit of work's two UPDATEs at commit:
-    a hot listing's throughput is one over the time each revision holds its lock
-    (docs/performance.md). The objects are then marked as holding what is stored, so
-    the commit's flush writes them no second time."""
+def revision_writes(listing: Listing, bid: Bid) -> tuple[tuple[UpdateBase, ...], dict[str, Any]]:
+    """The UPDATEs that store a revision the service applied to `listing` and `bid`
+    (both locked), with their parameters: for `events.service.write_pending_beside`,
+    which sends them with the audit row, or for `write`."""
     params = {
         "revised_listing_id": listing.id, "revised_bid_id": bid.id,
         "new_bid_sequence": listing.bid_sequence, "new_rate_ppm": bid.discount_rate_ppm,
         "revised_at": bid.updated_at,
     }
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(_REVISION_WRITES_PG, params)
-    else:
-        await session.execute(_LISTING_REVISED, params)
-        await session.execute(_BID_REVISED, params)
+    return _REVISION_WRITES, params
+
+
+async def write(session: AsyncSession, writes: tuple[UpdateBase, ...], params: dict[str, Any]) -> None:
+    for statement in writes:
+        await session.execute(statement, params)
+
+
+def mark_revision_stored(listing: Listing, bid: Bid) -> None:
+    """The objects are to hold what `revision_writes` stores: no flush writes them."""
     for row in (listing, bid):
         for name in _REVISED_COLUMNS[type(row)]:
             set_committed_value(row, name, getattr(row, name))

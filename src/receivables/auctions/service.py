@@ -228,9 +228,15 @@ async def revise_bid(
     listing.updated_at = now
     bid.rate_sequence = listing.bid_sequence
     bid.rate_set_at = bid.updated_at = now
-    await repository.write_revision(session, listing, bid)
     await _audit_bid(session, actor, bid, listing, clock=clock, action="revised", before=bid.status,
                      data={"from_rate": before_rate, "to_rate": body.discount_rate})
+    # Stored now, with the audit row in the same round trip on PostgreSQL: from here the
+    # listing's lock is held only until the COMMIT, and a hot auction's revisions queue
+    # on it one after another (docs/performance.md).
+    writes, params = repository.revision_writes(listing, bid)
+    repository.mark_revision_stored(listing, bid)  # before any flush: these writes store them
+    if not await audit.write_pending_beside(session, writes, params):
+        await repository.write(session, writes, params)
     return bid
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 from sqlalchemy import bindparam, exists, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import UpdateBase
 
 from receivables.auth.principal import Principal
 from receivables.events.models import AuditChainHead, AuditRecord, EventRecipient, NewAuditRecord
@@ -60,33 +63,72 @@ def advance_chain_head(session: Session, count: int) -> tuple[int, str]:
 
 
 _RECIPIENT_COLUMNS = ("organization_id", "audit_id")
-_INSERT_ROWS_WITH_RECIPIENTS = (
-    insert(_RECIPIENT)
-    .from_select(_RECIPIENT_COLUMNS, unnest_select(_RECIPIENT, _RECIPIENT_COLUMNS))
-    .add_cte(insert(_RECORD).from_select(_WRITTEN_COLUMNS, unnest_select(_RECORD, _WRITTEN_COLUMNS)).cte("recorded"))
-)
-"""PostgreSQL: the rows, in a data-modifying CTE whose rows the recipients' foreign key
-then finds, and their recipients, in one round trip."""
+def _rows_with_recipients(prefix: str) -> UpdateBase:
+    """PostgreSQL: the rows, in a data-modifying CTE whose rows the recipients' foreign
+    key then finds, and their recipients, in one round trip; each column an array
+    parameter named `prefix` + the column."""
+    rows = unnest_select(_RECORD, _WRITTEN_COLUMNS, prefix=prefix)
+    return (
+        insert(_RECIPIENT)
+        .from_select(_RECIPIENT_COLUMNS, unnest_select(_RECIPIENT, _RECIPIENT_COLUMNS, prefix=prefix))
+        .add_cte(insert(_RECORD).from_select(_WRITTEN_COLUMNS, rows).cte("recorded"))
+    )
 
 
-def insert_records(
-    session: Session, records: list[NewAuditRecord], recipients: list[tuple[uuid.UUID, uuid.UUID]]
-) -> None:
+_INSERT_ROWS_WITH_RECIPIENTS = _rows_with_recipients("")
+_BESIDE_PREFIX = "audit_"
+"""Beside a caller's UPDATE, the rows' parameters must not be named as a column: an
+UPDATE takes a parameter named like one of its columns as a value to SET."""
+
+
+Recipients = list[tuple[uuid.UUID, uuid.UUID]]
+"""(organization id, audit id): who sees which row in its events feed."""
+
+
+def _unnested_columns(
+    records: list[NewAuditRecord], recipients: Recipients, prefix: str = ""
+) -> dict[str, list]:
+    """`_rows_with_recipients`'s parameters: one array per column."""
+    columns = {prefix + name: [getattr(r, name) for r in records] for name in _WRITTEN_COLUMNS}
+    columns[prefix + "organization_id"] = [organization_id for organization_id, _ in recipients]
+    columns[prefix + "audit_id"] = [audit_id for _, audit_id in recipients]
+    return columns
+
+
+def insert_records(session: Session, records: list[NewAuditRecord], recipients: Recipients) -> None:
     """A transaction's audit rows and their (organization, audit id) recipients, in
     order. Core, not the ORM: nothing reads the rows back in this transaction, and the
     unit of work cost more CPU than the insert. SQLite has no data-modifying CTE: two
     statements there."""
     if seals_at_commit(session):
-        columns = {name: [getattr(r, name) for r in records] for name in _WRITTEN_COLUMNS}
-        columns["organization_id"] = [organization_id for organization_id, _ in recipients]
-        columns["audit_id"] = [audit_id for _, audit_id in recipients]
-        session.execute(_INSERT_ROWS_WITH_RECIPIENTS, columns)
+        session.execute(_INSERT_ROWS_WITH_RECIPIENTS, _unnested_columns(records, recipients))
         return
     session.execute(insert(_RECORD), [{name: getattr(r, name) for name in _WRITTEN_COLUMNS} for r in records])
     if recipients:
         session.execute(insert(_RECIPIENT), [
             {"organization_id": organization_id, "audit_id": audit_id} for organization_id, audit_id in recipients
         ])
+
+
+@functools.cache
+def _rows_beside(writes: tuple[UpdateBase, ...]) -> UpdateBase:
+    """`_rows_with_recipients` with each of `writes` as one more data-modifying
+    CTE, built once per tuple of statements."""
+    statement = _rows_with_recipients(_BESIDE_PREFIX)
+    for number, write in enumerate(writes):
+        statement = statement.add_cte(write.cte(f"beside_{number}"))
+    return statement
+
+
+async def insert_records_beside(
+    session: AsyncSession, writes: tuple[UpdateBase, ...], params: dict[str, Any],
+    records: list[NewAuditRecord], recipients: Recipients,
+) -> None:
+    """PostgreSQL: the caller's `writes` (with their `params`) and the audit rows with
+    their recipients, in one round trip. PostgreSQL runs every data-modifying CTE
+    whether or not the statement reads it."""
+    columns = _unnested_columns(records, recipients, _BESIDE_PREFIX)
+    await session.execute(_rows_beside(writes), {**params, **columns})
 
 
 def seals_at_commit(session: Session) -> bool:
