@@ -320,13 +320,13 @@ async def cancel_listing(
 ) -> Listing:
     listing = await _owned_listing(session, actor, listing_id)
     before = listing.status
-    listing.status = apply(LISTING_TRANSITIONS, ListingStatus(before), ListingAction.cancel, actor.role)
+    target = apply(LISTING_TRANSITIONS, ListingStatus(before), ListingAction.cancel, actor.role)
     if clock.now() >= listing.closes_at:
         # Its outcome is fixed at closes_at (the best bid under auto_award, else expiry);
         # a seller who has seen the bids may not walk away before the worker applies it.
         closed_at = listing.closes_at.isoformat()
         raise AuctionClosed(f"the auction closed at {closed_at}; the platform awards or expires it")
-    listing.updated_at = clock.now()
+    listing.status, listing.updated_at = target, clock.now()
     await _close_losers(session, actor, listing, clock=clock)
     receivable = await receivables_repository.get_for_update(session, listing.receivable_id)
     assert receivable is not None
